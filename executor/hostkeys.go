@@ -21,7 +21,7 @@ type callbackPolicy struct {
 }
 
 func (p callbackPolicy) HostKeyCallback() ssh.HostKeyCallback { return p.cb }
-func (p callbackPolicy) HostKeyAlgorithms(string) []string  { return p.algos }
+func (p callbackPolicy) HostKeyAlgorithms(string) []string    { return p.algos }
 
 // FixedHostKey accepts only key, and asks the server for key's algorithm.
 func FixedHostKey(key ssh.PublicKey) HostKeyPolicy {
