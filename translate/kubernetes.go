@@ -1,0 +1,483 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Labels and annotations set by the translators. Every Kubernetes object
+// and the compose service carry [LabelManagedBy] = "ferry" and
+// [LabelInstance] = the app's name, so a deploy can select (and prune)
+// exactly one app's objects.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	// ConfigHashAnnotation is set on the pod template to [ConfigHash], so
+	// that changing an environment variable or a secret rolls the pods.
+	ConfigHashAnnotation = "ferry.dev/config-hash"
+)
+
+const (
+	labelManagedBy = LabelManagedBy
+	labelName      = LabelName
+	labelInstance  = LabelInstance
+	managedBy      = "ferry"
+	// secretVolume is the pod volume that holds the secrets mounted as
+	// files; no named volume may use it.
+	secretVolume = "secret-files"
+)
+
+// ConfigHash returns a hex SHA-256 digest of the app's configuration that
+// lives outside the pod template: its env and secrets. It is stable across
+// runs and reveals nothing about the secret values.
+func ConfigHash(app *App) string {
+	h := sha256.New()
+	write := func(ss ...string) {
+		for _, s := range ss {
+			var n [8]byte
+			binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+			h.Write(n[:])
+			h.Write([]byte(s))
+		}
+	}
+	for _, k := range sortedKeys(app.Env) {
+		write("env", k, app.Env[k])
+	}
+	for _, s := range app.Secrets {
+		write("secret", s.Name, s.Value, s.Env, s.File)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ToKubernetes translates app into Kubernetes manifests: one YAML stream,
+// documents in this order: Namespace (only with [WithCreateNamespace]),
+// ConfigMap "<app>-env" (the env), Secret "<app>-secrets" (base64 data),
+// PersistentVolumeClaims "<app>-<volume>", the Deployment or StatefulSet
+// "<app>", the Service "<app>" and one Service per alias, and the Ingress
+// "<app>". Objects that would be empty are left out.
+//
+// Pods select on the app.kubernetes.io/name and instance labels only,
+// disable service links, and carry a [ConfigHashAnnotation]. A Deployment
+// that mounts a ReadWriteOnce volume uses the Recreate strategy. "$" in
+// command and args is written "$$" so that Kubernetes does not expand
+// "$(VAR)". Port.Host, Volume.SELinux and Restart are Compose matters:
+// Restart must be empty, "always" or "unless-stopped".
+//
+// An invalid app gives a [*ValidationError]; an invalid option value a
+// plain error.
+func ToKubernetes(app *App, opts ...Option) ([]byte, error) {
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	if app.Restart == "no" || app.Restart == "on-failure" {
+		return nil, &ValidationError{Problems: []Problem{{Path: "restart",
+			Message: fmt.Sprintf("%q is not possible on Kubernetes, where Deployments and StatefulSets always restart pods", app.Restart)}}}
+	}
+	o := newOptions(opts)
+	if o.namespace != "" && !isDNS1123Label(o.namespace) {
+		return nil, fmt.Errorf("translate: namespace %q is not a DNS-1123 label", o.namespace)
+	}
+	if o.createNamespace && o.namespace == "" {
+		return nil, fmt.Errorf("translate: WithCreateNamespace needs WithNamespace")
+	}
+	if o.ingressClass != "" && !isDNS1123Subdomain(o.ingressClass) {
+		return nil, fmt.Errorf("translate: ingress class %q is not a DNS-1123 subdomain", o.ingressClass)
+	}
+	k := &kube{app: app, o: o}
+	var docs []*yaml.Node
+	if o.createNamespace {
+		docs = append(docs, k.object("v1", "Namespace", o.namespace, false).node())
+	}
+	if len(app.Env) > 0 {
+		docs = append(docs, k.object("v1", "ConfigMap", k.configMapName(), true).
+			set("data", strMap(app.Env)).node())
+	}
+	if len(app.Secrets) > 0 {
+		data := map[string]string{}
+		for _, s := range app.Secrets {
+			data[s.Name] = base64.StdEncoding.EncodeToString([]byte(s.Value))
+		}
+		docs = append(docs, k.object("v1", "Secret", k.secretName(), true).
+			str("type", "Opaque").
+			set("data", strMap(data)).node())
+	}
+	if !k.statefulSet() {
+		for _, v := range k.namedVolumes() {
+			docs = append(docs, k.object("v1", "PersistentVolumeClaim", app.Name+"-"+v.Name, true).
+				set("spec", pvcSpec(v)).node())
+		}
+	}
+	docs = append(docs, k.workload())
+	if len(app.Ports) > 0 {
+		docs = append(docs, k.service(app.Name))
+		aliases := append([]string(nil), app.Aliases...)
+		sort.Strings(aliases)
+		for _, a := range aliases {
+			docs = append(docs, k.service(a))
+		}
+	}
+	if len(app.Domains) > 0 {
+		docs = append(docs, k.ingress())
+	}
+	out, err := encode(docs...)
+	if err != nil {
+		return nil, fmt.Errorf("translate: %w", err)
+	}
+	return out, nil
+}
+
+type kube struct {
+	app *App
+	o   *options
+}
+
+func (k *kube) statefulSet() bool     { return k.app.Workload == "statefulset" }
+func (k *kube) configMapName() string { return k.app.Name + "-env" }
+func (k *kube) secretName() string    { return k.app.Name + "-secrets" }
+
+// namedVolumes returns the named volumes sorted by name.
+func (k *kube) namedVolumes() []Volume {
+	var vs []Volume
+	for _, v := range k.app.Volumes {
+		if v.Name != "" {
+			vs = append(vs, v)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].Name < vs[j].Name })
+	return vs
+}
+
+func (k *kube) labels() map[string]string {
+	l := map[string]string{
+		labelManagedBy: managedBy,
+		labelName:      k.app.Name,
+		labelInstance:  k.app.Name,
+	}
+	for key, v := range k.app.Labels {
+		l[key] = v
+	}
+	return l
+}
+
+func (k *kube) selector() *yaml.Node {
+	return strMap(map[string]string{labelName: k.app.Name, labelInstance: k.app.Name})
+}
+
+// object starts a top-level object with apiVersion, kind and metadata.
+func (k *kube) object(apiVersion, kind, name string, namespaced bool) *mapNode {
+	meta := newMap().str("name", name)
+	if namespaced {
+		meta.optStr("namespace", k.o.namespace)
+	}
+	meta.set("labels", strMap(k.labels()))
+	return newMap().str("apiVersion", apiVersion).str("kind", kind).set("metadata", meta.node())
+}
+
+func pvcSpec(v Volume) *yaml.Node {
+	access := v.Access
+	if access == "" {
+		access = "ReadWriteOnce"
+	}
+	size := v.Size
+	if size == "" {
+		size = defaultVolumeSize
+	}
+	n, _ := ParseBytes(size)
+	spec := newMap().set("accessModes", strSeq([]string{access}))
+	spec.optStr("storageClassName", v.StorageClass)
+	spec.set("resources", newMap().set("requests", newMap().str("storage", formatBytes(n, false)).node()).node())
+	return spec.node()
+}
+
+func escapeK8s(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ReplaceAll(s, "$", "$$")
+	}
+	return out
+}
+
+func (k *kube) workload() *yaml.Node {
+	app := k.app
+	kind := "Deployment"
+	if k.statefulSet() {
+		kind = "StatefulSet"
+	}
+	spec := newMap()
+	if k.statefulSet() {
+		spec.str("serviceName", app.Name)
+	}
+	spec.int("replicas", app.replicas())
+	spec.set("selector", newMap().set("matchLabels", k.selector()).node())
+	if !k.statefulSet() {
+		for _, v := range k.namedVolumes() {
+			if v.Access == "" || v.Access == "ReadWriteOnce" || v.Access == "ReadWriteOncePod" {
+				spec.set("strategy", newMap().str("type", "Recreate").node())
+				break
+			}
+		}
+	}
+	spec.set("template", k.podTemplate())
+	if k.statefulSet() {
+		vcts := seqNode()
+		for _, v := range k.namedVolumes() {
+			vcts.Content = append(vcts.Content, newMap().
+				set("metadata", newMap().str("name", v.Name).set("labels", strMap(k.labels())).node()).
+				set("spec", pvcSpec(v)).node())
+		}
+		if len(vcts.Content) > 0 {
+			spec.set("volumeClaimTemplates", vcts)
+		}
+	}
+	return k.object("apps/v1", kind, app.Name, true).set("spec", spec.node()).node()
+}
+
+func (k *kube) podTemplate() *yaml.Node {
+	app := k.app
+	meta := newMap().
+		set("labels", strMap(k.labels())).
+		set("annotations", strMap(map[string]string{ConfigHashAnnotation: ConfigHash(app)}))
+
+	c := newMap()
+	c.str("name", app.Name)
+	c.str("image", app.Image)
+	c.set("command", strSeq(escapeK8s(app.Command)))
+	c.set("args", strSeq(escapeK8s(app.Args)))
+	if len(app.Ports) > 0 {
+		ports := seqNode()
+		for _, p := range app.Ports {
+			ports.Content = append(ports.Content, newMap().
+				str("name", p.name()).
+				int("containerPort", p.Container).
+				str("protocol", strings.ToUpper(p.protocol())).node())
+		}
+		c.set("ports", ports)
+	}
+	if len(app.Env) > 0 {
+		c.set("envFrom", seqNode(newMap().set("configMapRef", newMap().str("name", k.configMapName()).node()).node()))
+	}
+	secrets := append([]Secret(nil), app.Secrets...)
+	sort.Slice(secrets, func(i, j int) bool { return secrets[i].Env < secrets[j].Env })
+	env := seqNode()
+	for _, s := range secrets {
+		if s.Env == "" {
+			continue
+		}
+		ref := newMap().str("name", k.secretName()).str("key", s.Name)
+		env.Content = append(env.Content, newMap().
+			str("name", s.Env).
+			set("valueFrom", newMap().set("secretKeyRef", ref.node()).node()).node())
+	}
+	if len(env.Content) > 0 {
+		c.set("env", env)
+	}
+	res := newMap()
+	res.set("requests", k8sQuantity(app.Resources.Requests))
+	res.set("limits", k8sQuantity(app.Resources.Limits))
+	if len(res.n.Content) > 0 {
+		c.set("resources", res.node())
+	}
+	if h := app.Health; h != nil {
+		if h.StartPeriod > 0 {
+			threshold := (seconds(h.StartPeriod)+seconds(h.interval())-1)/seconds(h.interval()) + h.retries()
+			c.set("startupProbe", k.probe(h, threshold))
+		}
+		c.set("readinessProbe", k.probe(h, h.retries()))
+		c.set("livenessProbe", k.probe(h, h.retries()))
+	}
+
+	mounts := seqNode()
+	volumes := seqNode()
+	for i, v := range app.Volumes {
+		name := v.Name
+		if v.Source != "" {
+			name = "bind-" + strconv.Itoa(i)
+			volumes.Content = append(volumes.Content, newMap().str("name", name).
+				set("hostPath", newMap().str("path", v.Source).node()).node())
+		} else if !k.statefulSet() {
+			volumes.Content = append(volumes.Content, newMap().str("name", name).
+				set("persistentVolumeClaim", newMap().str("claimName", app.Name+"-"+v.Name).node()).node())
+		}
+		m := newMap().str("name", name).str("mountPath", v.Target)
+		if v.ReadOnly {
+			m.set("readOnly", boolNode(true))
+		}
+		mounts.Content = append(mounts.Content, m.node())
+	}
+	items := seqNode()
+	for _, s := range app.Secrets {
+		if s.File == "" {
+			continue
+		}
+		items.Content = append(items.Content, newMap().str("key", s.Name).str("path", s.Name).node())
+		mounts.Content = append(mounts.Content, newMap().
+			str("name", secretVolume).
+			str("mountPath", s.File).
+			str("subPath", s.Name).
+			set("readOnly", boolNode(true)).node())
+	}
+	if len(items.Content) > 0 {
+		volumes.Content = append(volumes.Content, newMap().str("name", secretVolume).
+			set("secret", newMap().str("secretName", k.secretName()).set("items", items).node()).node())
+	}
+	if len(mounts.Content) > 0 {
+		c.set("volumeMounts", mounts)
+	}
+
+	pod := newMap()
+	pod.set("enableServiceLinks", boolNode(false))
+	if app.StopGracePeriod > 0 {
+		pod.int("terminationGracePeriodSeconds", seconds(app.StopGracePeriod))
+	}
+	if app.User != "" {
+		uid, gid, hasGid := strings.Cut(app.User, ":")
+		sc := newMap()
+		u, _ := strconv.Atoi(uid)
+		sc.int("runAsUser", u)
+		if hasGid {
+			g, _ := strconv.Atoi(gid)
+			sc.int("runAsGroup", g)
+		}
+		pod.set("securityContext", sc.node())
+	}
+	pod.set("containers", seqNode(c.node()))
+	if len(volumes.Content) > 0 {
+		pod.set("volumes", volumes)
+	}
+	return newMap().set("metadata", meta.node()).set("spec", pod.node()).node()
+}
+
+func k8sQuantity(q Quantity) *yaml.Node {
+	m := newMap()
+	if q.CPU != "" {
+		n, _ := ParseCPU(q.CPU)
+		m.str("cpu", formatCPU(n, false))
+	}
+	if q.Memory != "" {
+		n, _ := ParseBytes(q.Memory)
+		m.str("memory", formatBytes(n, false))
+	}
+	if len(m.n.Content) == 0 {
+		return nil
+	}
+	return m.node()
+}
+
+func (k *kube) probe(h *Health, failureThreshold int) *yaml.Node {
+	p := newMap()
+	switch {
+	case h.HTTP != nil:
+		p.set("httpGet", newMap().str("path", h.HTTP.Path).int("port", k.app.healthPort()).node())
+	case h.Command != nil:
+		p.set("exec", newMap().set("command", strSeq(h.Command)).node())
+	default:
+		p.set("exec", newMap().set("command", strSeq([]string{"/bin/sh", "-c", h.Shell})).node())
+	}
+	p.int("periodSeconds", seconds(h.interval()))
+	p.int("timeoutSeconds", seconds(h.timeout()))
+	p.int("failureThreshold", failureThreshold)
+	return p.node()
+}
+
+func (k *kube) service(name string) *yaml.Node {
+	ports := seqNode()
+	for _, p := range k.app.Ports {
+		ports.Content = append(ports.Content, newMap().
+			str("name", p.name()).
+			int("port", p.Container).
+			int("targetPort", p.Container).
+			str("protocol", strings.ToUpper(p.protocol())).node())
+	}
+	spec := newMap().
+		str("type", "ClusterIP").
+		set("selector", k.selector()).
+		set("ports", ports)
+	return k.object("v1", "Service", name, true).set("spec", spec.node()).node()
+}
+
+func (k *kube) ingress() *yaml.Node {
+	app := k.app
+	obj := k.object("networking.k8s.io/v1", "Ingress", app.Name, true)
+	issuer := ""
+	for _, d := range app.Domains {
+		if d.Issuer != "" {
+			issuer = d.Issuer
+		}
+	}
+	if issuer != "" {
+		obj.n.Content[5].Content = append(obj.n.Content[5].Content,
+			strNode("annotations"), strMap(map[string]string{"cert-manager.io/cluster-issuer": issuer}))
+	}
+	spec := newMap()
+	spec.optStr("ingressClassName", k.o.ingressClass)
+
+	tlsHosts := map[string][]string{} // secret name → hosts
+	for _, d := range app.Domains {
+		if !d.TLS {
+			continue
+		}
+		secret := d.CertSecret
+		if secret == "" && d.Issuer != "" {
+			secret = app.Name + "-tls"
+		}
+		if !containsStr(tlsHosts[secret], d.Host) {
+			tlsHosts[secret] = append(tlsHosts[secret], d.Host)
+		}
+	}
+	if len(tlsHosts) > 0 {
+		tls := seqNode()
+		for _, secret := range sortedKeys(tlsHosts) {
+			hosts := tlsHosts[secret]
+			sort.Strings(hosts)
+			e := newMap().set("hosts", strSeq(hosts))
+			e.optStr("secretName", secret)
+			tls.Content = append(tls.Content, e.node())
+		}
+		spec.set("tls", tls)
+	}
+
+	byHost := map[string][]Domain{}
+	for _, d := range app.Domains {
+		byHost[d.Host] = append(byHost[d.Host], d)
+	}
+	rules := seqNode()
+	for _, host := range sortedKeys(byHost) {
+		ds := byHost[host]
+		sort.Slice(ds, func(i, j int) bool { return ds[i].routePath() < ds[j].routePath() })
+		paths := seqNode()
+		for _, d := range ds {
+			backend := newMap().set("service", newMap().
+				str("name", app.Name).
+				set("port", newMap().int("number", d.port(app)).node()).node())
+			paths.Content = append(paths.Content, newMap().
+				str("path", d.routePath()).
+				str("pathType", "Prefix").
+				set("backend", backend.node()).node())
+		}
+		rules.Content = append(rules.Content, newMap().str("host", host).
+			set("http", newMap().set("paths", paths).node()).node())
+	}
+	spec.set("rules", rules)
+	return obj.set("spec", spec.node()).node()
+}
+
+func containsStr(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
