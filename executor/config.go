@@ -50,6 +50,12 @@ type Config struct {
 	// retries.
 	DialRetries int
 
+	// SudoPassword is given to sudo for steps and commands run as
+	// another user. It reaches sudo through an askpass helper that reads
+	// it from the environment of a shell fed on standard input: never
+	// through argv, a file, or a log. Empty means sudo -n (no password).
+	SudoPassword string
+
 	// Logger receives debug records for connections and steps, with
 	// secrets redacted. Nil discards them.
 	Logger *slog.Logger

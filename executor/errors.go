@@ -25,13 +25,20 @@ type ExitError struct {
 	// Cmd is the command, for humans (not for a shell), with secrets
 	// redacted.
 	Cmd string
-	// Code is the exit status, or -1 when killed by a signal.
+	// Code is the exit status as a shell reports it: 128+N when killed
+	// by signal N.
 	Code int
 	// Signal is the signal's name without "SIG" ("KILL"), or empty.
 	Signal string
 	// Stderr holds the tail of the command's standard error, redacted.
 	Stderr []byte
+	// Timeout says the step was stopped because its Timeout passed;
+	// errors.Is(err, ErrTimeout) reports the same.
+	Timeout bool
 }
+
+// Is makes errors.Is(err, ErrTimeout) true for a timed-out step.
+func (e *ExitError) Is(target error) bool { return target == ErrTimeout && e.Timeout }
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
@@ -43,7 +50,9 @@ func (e *ExitError) Error() string {
 	if e.Step != "" {
 		fmt.Fprintf(&b, "step %q: ", e.Step)
 	}
-	if e.Signal != "" {
+	if e.Timeout {
+		fmt.Fprintf(&b, "timed out, stopped with SIG%s", e.Signal)
+	} else if e.Signal != "" {
 		fmt.Fprintf(&b, "killed by signal %s", e.Signal)
 	} else {
 		fmt.Fprintf(&b, "exit status %d", e.Code)
@@ -56,15 +65,7 @@ func (e *ExitError) Error() string {
 
 // ExitCode returns the status a shell would report: the exit status, or
 // 128+N when killed by signal N.
-func (e *ExitError) ExitCode() int {
-	if e.Signal != "" {
-		if n, ok := signalNumber(e.Signal); ok {
-			return 128 + n
-		}
-		return 255
-	}
-	return e.Code
-}
+func (e *ExitError) ExitCode() int { return e.Code }
 
 func lastLine(b []byte) string {
 	s := strings.TrimRight(string(b), "\r\n\t ")

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"io"
+	"io/fs"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type Executor interface {
 	Host() string
 	// Close releases the executor's resources.
 	Close() error
+	WriteFile(ctx context.Context, path string, data []byte, perm fs.FileMode) error
 }
 
 // Pipeline is an ordered list of steps run on one host, like Coolify's
@@ -41,6 +43,9 @@ type Pipeline struct {
 	// Observer receives the pipeline's events as they happen. Nil means
 	// none. It is called from one goroutine at a time.
 	Observer Observer
+	// GracePeriod is the time between SIGTERM and SIGKILL when a step
+	// times out or the context ends. Zero means 5s.
+	GracePeriod time.Duration
 	// OutputLimit caps the bytes of stdout and of stderr kept in each
 	// [StepResult]. Zero means 64 KiB. Output beyond it is still
 	// streamed; what is kept is the head and the tail, marked truncated.
@@ -60,6 +65,8 @@ type Step struct {
 	// session's standard input, never on a command line, so it may be
 	// of any size.
 	Script string
+	// Shell runs Script. Empty means /bin/sh.
+	Shell string
 	// Env lists "KEY=value" pairs added to the environment.
 	Env []string
 	// Dir is the working directory. Empty means the pipeline's Dir, or
@@ -101,11 +108,14 @@ type Result struct {
 // StepResult records one step.
 type StepResult struct {
 	Name string
-	// ExitCode is the exit status, or -1 when the step did not exit
-	// normally (killed by a signal, timed out, lost connection, not run).
+	// ExitCode is the exit status as a shell reports it: 128+N when the
+	// step was killed by signal N. It is -1 when the step did not run or
+	// its end is unknown (lost connection, cancelled).
 	ExitCode int
 	// Signal is the name of the signal that killed the step ("KILL",
-	// "TERM"), or empty.
+	// "TERM"), or empty. Steps run in a batch learn of signals from the
+	// shell's status, so a step that itself exits with 128+N is reported
+	// as killed by signal N, as shells do.
 	Signal   string
 	Start    time.Time
 	Duration time.Duration

@@ -1,0 +1,93 @@
+package executor_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/internal/sshdtest"
+	"golang.org/x/crypto/ssh"
+)
+
+// dialSSHD starts a real OpenSSH sshd and dials it.
+func dialSSHD(t testing.TB, opts sshdtest.Options) (*executor.Client, *sshdtest.Server) {
+	t.Helper()
+	s := sshdtest.Start(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := executor.Dial(ctx, s.Addr, &executor.Config{
+		User:     s.User,
+		Auth:     []ssh.AuthMethod{ssh.PublicKeys(s.Signer)},
+		HostKeys: executor.FixedHostKey(s.HostKeys[0]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, s
+}
+
+func TestCmdOutput(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	ctx := context.Background()
+	out, err := c.Command("echo", "hello", "world").Output(ctx)
+	if err != nil || string(out) != "hello world\n" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+}
+
+func TestCmdArgvUnchanged(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	args := []string{"", " ", "it's", `"q"`, `\`, "$HOME", "$(id)", "`id`", "a\nb", "*", "~", "-n", "\xff\xfe", "é", ";", "|", "&&", "#", "!", "\t"}
+	out, err := c.Command(append([]string{"printf", `%s\0`}, args...)...).Output(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(string(out), "\x00")
+	got = got[:len(got)-1]
+	if len(got) != len(args) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range args {
+		if got[i] != args[i] {
+			t.Errorf("arg %d: got %q, want %q", i, got[i], args[i])
+		}
+	}
+}
+
+func TestCmdExitCodeAndSignal(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	ctx := context.Background()
+	err := c.Command("sh", "-c", "echo oops >&2; exit 3").Run(ctx)
+	var ee *executor.ExitError
+	if !errors.As(err, &ee) || ee.Code != 3 || ee.Signal != "" || !strings.Contains(string(ee.Stderr), "oops") {
+		t.Fatalf("got %#v (%v)", ee, err)
+	}
+	if executor.IsTransport(err) {
+		t.Fatal("exit error reported as transport error")
+	}
+	err = c.Command("sh", "-c", "kill -KILL $$").Run(ctx)
+	if !errors.As(err, &ee) || ee.Signal != "KILL" || ee.ExitCode() != 137 {
+		t.Fatalf("got %#v (%v)", ee, err)
+	}
+}
+
+func TestCmdStdinEnvDir(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	cmd := c.Command("sh", "-c", `printf '%s|%s|' "$FOO" "$(pwd)"; wc -c`)
+	cmd.Stdin = bytes.NewReader(big)
+	cmd.Env = []string{"FOO=bar baz $HOME"}
+	cmd.Dir = "/tmp"
+	out, err := cmd.Output(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "bar baz $HOME|/tmp|1048576" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -1,0 +1,295 @@
+package executor
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// redactor replaces secret values by "***".
+type redactor struct {
+	secrets [][]byte // longest first
+	max     int
+}
+
+const redacted = "***"
+
+func newRedactor(lists ...[]string) *redactor {
+	seen := map[string]bool{}
+	r := &redactor{}
+	for _, l := range lists {
+		for _, s := range l {
+			if s == "" || seen[s] {
+				continue
+			}
+			seen[s] = true
+			r.secrets = append(r.secrets, []byte(s))
+			r.max = max(r.max, len(s))
+		}
+	}
+	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+	return r
+}
+
+func (r *redactor) bytes(b []byte) []byte {
+	if r == nil || len(r.secrets) == 0 {
+		return b
+	}
+	for _, s := range r.secrets {
+		if bytes.Contains(b, s) {
+			b = bytes.ReplaceAll(b, s, []byte(redacted))
+		}
+	}
+	return b
+}
+
+func (r *redactor) string(s string) string {
+	if r == nil || len(r.secrets) == 0 {
+		return s
+	}
+	return string(r.bytes([]byte(s)))
+}
+
+// safeCut returns a cut point at or before want such that no secret
+// occurrence in b straddles it.
+func (r *redactor) safeCut(b []byte, want int) int {
+	if r == nil {
+		return want
+	}
+	for _, s := range r.secrets {
+		for off := 0; ; {
+			i := bytes.Index(b[off:], s)
+			if i < 0 {
+				break
+			}
+			start := off + i
+			if start >= want {
+				break
+			}
+			if start+len(s) > want {
+				want = start
+				break
+			}
+			off = start + 1
+		}
+	}
+	return want
+}
+
+// lineSplitter cuts a byte stream into lines ending in "\n" or "\r",
+// redacts them and hands them to emit. Lines longer than maxLine are cut,
+// never through a secret.
+type lineSplitter struct {
+	red     *redactor
+	emit    func(line []byte)
+	pending []byte
+	maxLine int
+}
+
+const defaultMaxLine = 64 << 10
+
+func (l *lineSplitter) Write(p []byte) (int, error) {
+	l.pending = append(l.pending, p...)
+	for {
+		i := bytes.IndexAny(l.pending, "\r\n")
+		if i < 0 {
+			break
+		}
+		l.emit(l.red.bytes(l.pending[:i+1]))
+		l.pending = l.pending[i+1:]
+	}
+	maxLine := l.maxLine
+	if maxLine == 0 {
+		maxLine = defaultMaxLine
+	}
+	for len(l.pending) > maxLine {
+		keep := 0
+		if l.red != nil && l.red.max > 1 {
+			keep = l.red.max - 1
+		}
+		cut := l.red.safeCut(l.pending, len(l.pending)-keep)
+		if cut <= 0 {
+			break
+		}
+		l.emit(l.red.bytes(l.pending[:cut]))
+		l.pending = l.pending[cut:]
+	}
+	// Keep the buffer from growing by reusing its head.
+	if cap(l.pending) > 4*maxLine && len(l.pending) < maxLine {
+		l.pending = append([]byte(nil), l.pending...)
+	}
+	return len(p), nil
+}
+
+// Flush emits what is left, as a line without a terminator.
+func (l *lineSplitter) Flush() {
+	if len(l.pending) > 0 {
+		l.emit(l.red.bytes(l.pending))
+		l.pending = l.pending[:0]
+	}
+}
+
+// capture keeps the head and the tail of a stream within limit bytes.
+type capture struct {
+	limit int
+	head  []byte
+	tail  []byte // ring buffer
+	pos   int    // next write position in tail once full
+	full  bool
+	total int64
+}
+
+func newCapture(limit int) *capture { return &capture{limit: limit} }
+
+func (c *capture) Write(p []byte) (int, error) {
+	n := len(p)
+	c.total += int64(n)
+	if room := c.limit/2 - len(c.head); room > 0 {
+		k := min(room, len(p))
+		c.head = append(c.head, p[:k]...)
+		p = p[k:]
+	}
+	tl := c.limit - c.limit/2
+	for len(p) > 0 && tl > 0 {
+		if !c.full {
+			k := min(tl-len(c.tail), len(p))
+			c.tail = append(c.tail, p[:k]...)
+			p = p[k:]
+			if len(c.tail) == tl {
+				c.full = true
+				c.pos = 0
+			}
+			continue
+		}
+		k := copy(c.tail[c.pos:], p)
+		p = p[k:]
+		c.pos = (c.pos + k) % tl
+	}
+	return n, nil
+}
+
+// Truncated reports whether bytes were left out.
+func (c *capture) Truncated() bool { return c.total > int64(len(c.head)+len(c.tail)) }
+
+// Bytes returns the kept output; when bytes were left out, a line saying
+// how many stands between head and tail.
+func (c *capture) Bytes() []byte {
+	var b bytes.Buffer
+	b.Write(c.head)
+	omitted := c.total - int64(len(c.head)+len(c.tail))
+	if omitted > 0 {
+		fmt.Fprintf(&b, "\n[… %d bytes omitted …]\n", omitted)
+	}
+	if c.full {
+		b.Write(c.tail[c.pos:])
+		b.Write(c.tail[:c.pos])
+	} else {
+		b.Write(c.tail)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// demux splits a stream that carries in-band markers
+// "\x1eFERRY<nonce>:<payload>\x1e" from the driver script. Bytes between
+// markers go to data; marker payloads go to marker.
+type demux struct {
+	prefix []byte
+	buf    []byte
+	data   func([]byte)
+	marker func(string)
+}
+
+const markerMax = 128
+
+func newDemux(nonce string, data func([]byte), marker func(string)) *demux {
+	return &demux{prefix: []byte("\x1eFERRY" + nonce + ":"), data: data, marker: marker}
+}
+
+func (d *demux) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(d.buf) == 0 {
+		// Fast path: no held-back bytes; scan p in place.
+		d.scan(p)
+		return n, nil
+	}
+	d.buf = append(d.buf, p...)
+	buf := d.buf
+	d.buf = nil
+	d.scan(buf)
+	return n, nil
+}
+
+func (d *demux) scan(p []byte) {
+	for len(p) > 0 {
+		i := bytes.Index(p, d.prefix)
+		if i < 0 {
+			keep := partialPrefix(p, d.prefix)
+			if len(p)-keep > 0 {
+				d.data(p[:len(p)-keep])
+			}
+			d.buf = append(d.buf[:0], p[len(p)-keep:]...)
+			return
+		}
+		if i > 0 {
+			d.data(p[:i])
+		}
+		rest := p[i+len(d.prefix):]
+		j := bytes.IndexByte(rest, 0x1e)
+		if j < 0 {
+			if len(rest) > markerMax {
+				// Not a marker after all.
+				d.data(p[i : i+len(d.prefix)])
+				p = rest
+				continue
+			}
+			d.buf = append(d.buf[:0], p[i:]...)
+			return
+		}
+		d.marker(string(rest[:j]))
+		p = rest[j+1:]
+	}
+}
+
+// Flush hands held-back bytes to data at the end of the stream.
+func (d *demux) Flush() {
+	if len(d.buf) > 0 {
+		d.data(d.buf)
+		d.buf = nil
+	}
+}
+
+// partialPrefix returns the length of the longest suffix of p that is a
+// proper prefix of prefix.
+func partialPrefix(p, prefix []byte) int {
+	for k := min(len(prefix)-1, len(p)); k > 0; k-- {
+		if bytes.Equal(p[len(p)-k:], prefix[:k]) {
+			return k
+		}
+	}
+	return 0
+}
+
+func parseMarker(payload string) (kind string, step int, code int, err error) {
+	// Forms: "pid:N", "s:I", "e:I:RC".
+	fields := bytes.Split([]byte(payload), []byte(":"))
+	kind = string(fields[0])
+	nums := make([]int, 0, 2)
+	for _, f := range fields[1:] {
+		v, err := strconv.Atoi(string(f))
+		if err != nil {
+			return "", 0, 0, fmt.Errorf("bad marker %q", payload)
+		}
+		nums = append(nums, v)
+	}
+	switch {
+	case kind == "pid" && len(nums) == 1, kind == "s" && len(nums) == 1:
+		return kind, nums[0], 0, nil
+	case kind == "e" && len(nums) == 2:
+		return kind, nums[0], nums[1], nil
+	}
+	return "", 0, 0, fmt.Errorf("bad marker %q", payload)
+}

@@ -1,0 +1,389 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+const defaultOutputLimit = 64 << 10
+
+// batchWaitDelay bounds how long a batch waits for its output streams
+// after its script exited (a step may leave a background child holding
+// them open).
+const batchWaitDelay = 2 * time.Second
+
+// runPipeline runs p on r. It is shared by [Client.Run] and [Local.Run].
+func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
+	n := len(p.Steps)
+	res := &Result{Host: r.host(), Pipeline: p.Name, Start: time.Now(), Steps: make([]StepResult, n)}
+	pr := &pipelineRun{r: r, p: p, res: res, specs: make([]*spec, n)}
+	secrets := [][]string{p.Secrets}
+	for i := range p.Steps {
+		secrets = append(secrets, p.Steps[i].Secrets)
+	}
+	if pw := r.sudoPassword(); pw != "" {
+		secrets = append(secrets, []string{pw})
+	}
+	pr.red = newRedactor(secrets...)
+	pr.limit = p.OutputLimit
+	if pr.limit <= 0 {
+		pr.limit = defaultOutputLimit
+	}
+	for i := range p.Steps {
+		st := &p.Steps[i]
+		res.Steps[i] = StepResult{Name: stepName(st, i), ExitCode: -1, Skipped: true}
+		sp := &spec{Args: st.Args, Script: st.Script, Shell: st.Shell, Dir: st.Dir, User: st.User, Stdin: st.Stdin != nil}
+		if sp.Dir == "" {
+			sp.Dir = p.Dir
+		}
+		sp.Env = append(append([]string(nil), p.Env...), st.Env...)
+		if st.User != "" {
+			sp.SudoPwd = r.sudoPassword()
+		}
+		if err := sp.check(); err != nil {
+			return res, &Error{Host: r.host(), Step: res.Steps[i].Name, Err: errors.New(pr.red.string(err.Error()))}
+		}
+		pr.specs[i] = sp
+	}
+	var err error
+	for i := 0; i < n && err == nil; {
+		j := i
+		for j < n-1 && p.Steps[j].Stdin == nil {
+			j++
+		}
+		i, err = pr.batch(ctx, i, j)
+	}
+	res.Duration = time.Since(res.Start)
+	for i := range res.Steps {
+		if st := &res.Steps[i]; p.Steps[i].Save != "" && st.OK() {
+			if res.Saved == nil {
+				res.Saved = map[string]string{}
+			}
+			res.Saved[p.Steps[i].Save] = string(bytes.TrimSuffix(st.Stdout, []byte("\n")))
+		}
+	}
+	return res, err
+}
+
+func stepName(st *Step, i int) string {
+	if st.Name != "" {
+		return st.Name
+	}
+	return "step " + strconv.Itoa(i+1)
+}
+
+type pipelineRun struct {
+	r     runner
+	p     *Pipeline
+	res   *Result
+	specs []*spec
+	red   *redactor
+	limit int
+	obsMu sync.Mutex
+}
+
+func (pr *pipelineRun) emit(e Event) {
+	if pr.p.Observer == nil {
+		return
+	}
+	e.Host, e.Pipeline = pr.r.host(), pr.p.Name
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	pr.obsMu.Lock()
+	defer pr.obsMu.Unlock()
+	pr.p.Observer.Event(e)
+}
+
+// stepRun is the live state of one step of a batch.
+type stepRun struct {
+	idx      int
+	split    [2]*lineSplitter
+	capt     [2]*capture
+	started  bool
+	ended    [2]bool
+	done     bool
+	rc       int
+	timedOut bool
+	timer    *time.Timer
+}
+
+// batch runs steps first..last as one script on one session. It returns
+// the index of the next step to run and the pipeline's error, if it must
+// stop.
+func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) {
+	nonce := newNonce()
+	steps := pr.p.Steps[first : last+1]
+	ignore := make([]bool, len(steps))
+	sudo := false
+	for i := range steps {
+		ignore[i] = steps[i].IgnoreErrors
+		sudo = sudo || steps[i].User != ""
+	}
+	script := batchScript(pr.specs[first:last+1], ignore, first, nonce)
+
+	var (
+		mu      sync.Mutex
+		cur     = [2]int{-1, -1}
+		runs    = map[int]*stepRun{}
+		pgid    = make(chan int, 1)
+		gotPid  bool
+		killReq = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
+	)
+	get := func(i int) *stepRun {
+		s := runs[i]
+		if s == nil {
+			s = &stepRun{idx: i}
+			for k := 0; k < 2; k++ {
+				k := k
+				s.capt[k] = newCapture(pr.limit)
+				hidden := pr.p.Steps[i].Hidden
+				s.split[k] = &lineSplitter{red: pr.red, emit: func(line []byte) {
+					s.capt[k].Write(line)
+					if hidden {
+						return
+					}
+					pr.emit(Event{Kind: Output, Step: pr.res.Steps[i].Name, Index: i, Stream: Stream(k + 1), Line: string(line)})
+					pr.r.log().Debug("output", "host", pr.r.host(), "step", pr.res.Steps[i].Name, "stream", Stream(k+1).String(), "line", string(line))
+				}}
+			}
+			runs[i] = s
+		}
+		return s
+	}
+	startStep := func(s *stepRun) {
+		if s.started {
+			return
+		}
+		s.started = true
+		sr := &pr.res.Steps[s.idx]
+		sr.Skipped = false
+		sr.Start = time.Now()
+		pr.emit(Event{Kind: StepStart, Step: sr.Name, Index: s.idx, Time: sr.Start})
+		if t := pr.p.Steps[s.idx].Timeout; t > 0 {
+			idx := s.idx
+			s.timer = time.AfterFunc(t, func() { killReq <- idx })
+		}
+	}
+	finish := func(s *stepRun, st exitStatus, err error) {
+		if s.done {
+			return
+		}
+		s.done = true
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		for k := 0; k < 2; k++ {
+			s.split[k].Flush()
+		}
+		sr := &pr.res.Steps[s.idx]
+		sr.Duration = time.Since(sr.Start)
+		sr.ExitCode = st.code
+		sr.Signal = st.signal
+		sr.Stdout, sr.Stderr = s.capt[0].Bytes(), s.capt[1].Bytes()
+		sr.Truncated = s.capt[0].Truncated() || s.capt[1].Truncated()
+		sr.TimedOut = s.timedOut
+		if err == nil && (st.code != 0 || st.signal != "") {
+			err = &ExitError{
+				Host: pr.r.host(), Step: sr.Name, Cmd: pr.red.string(pr.cmdString(s.idx)),
+				Code: st.code, Signal: st.signal, Stderr: tail(sr.Stderr, 2048),
+				Timeout: s.timedOut,
+			}
+		}
+		sr.Err = err
+		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: s.idx, Result: sr})
+		lvl := "ok"
+		if err != nil {
+			lvl = pr.red.string(err.Error())
+		}
+		pr.r.log().Info("step", "host", pr.r.host(), "pipeline", pr.p.Name, "step", sr.Name, "code", sr.ExitCode, "duration", sr.Duration, "outcome", lvl)
+	}
+	marker := func(k int) func(string) {
+		return func(m string) {
+			kind, i, rc, err := parseMarker(m)
+			if err != nil || (kind != "pid" && (i < first || i > last)) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch kind {
+			case "pid":
+				if !gotPid {
+					gotPid = true
+					pgid <- i
+				}
+			case "s":
+				cur[k] = i
+				startStep(get(i))
+			case "e":
+				s := get(i)
+				s.split[k].Flush()
+				s.ended[k] = true
+				s.rc = rc
+				cur[k] = -1
+				if s.ended[0] && s.ended[1] {
+					finish(s, statusFromShell(rc), nil)
+				}
+			}
+		}
+	}
+	data := func(k int) func([]byte) {
+		return func(b []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cur[k] < 0 {
+				pr.r.log().Debug("output outside any step", "host", pr.r.host(), "stream", Stream(k+1).String(), "bytes", len(b))
+				return
+			}
+			get(cur[k]).split[k].Write(b)
+		}
+	}
+	outD := newDemux(nonce, data(0), marker(0))
+	errD := newDemux(nonce, data(1), marker(1))
+
+	var stdin io.Reader
+	if in := steps[len(steps)-1].Stdin; in != nil {
+		stdin = in
+	}
+	proc, err := pr.r.start(ctx, script, stdin, outD, errD, false)
+	if err != nil {
+		sr := &pr.res.Steps[first]
+		sr.Skipped = false
+		sr.Err = err
+		sr.Start = time.Now()
+		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: first, Result: sr})
+		return last + 1, fmt.Errorf("pipeline %q: step %q: %w", pr.p.Name, sr.Name, err)
+	}
+
+	// Stop the batch's processes when the context ends or a step's
+	// timeout passes.
+	exited := make(chan struct{})
+	var killedBy struct {
+		sync.Mutex
+		cancelled bool
+		step      int
+		hard      bool
+	}
+	killedBy.step = -1
+	stopper := make(chan struct{})
+	go func() {
+		defer close(stopper)
+		var why int
+		select {
+		case <-exited:
+			return
+		case <-ctx.Done():
+			why = -1
+		case why = <-killReq:
+		}
+		killedBy.Lock()
+		if why < 0 {
+			killedBy.cancelled = true
+		} else {
+			killedBy.step = why
+		}
+		killedBy.Unlock()
+		var pg int
+		select {
+		case pg = <-pgid:
+		case <-exited:
+			return
+		}
+		hard := stop(pr.r, pg, pr.p.GracePeriod, sudo, exited)
+		killedBy.Lock()
+		killedBy.hard = hard
+		killedBy.Unlock()
+	}()
+
+	st, werr := proc.wait(batchWaitDelay)
+	outD.Flush()
+	errD.Flush()
+	close(exited)
+	<-stopper
+
+	mu.Lock()
+	defer mu.Unlock()
+	killedBy.Lock()
+	cancelled, tstep, hard := killedBy.cancelled, killedBy.step, killedBy.hard
+	killedBy.Unlock()
+	sig := "TERM"
+	if hard {
+		sig = "KILL"
+	}
+	next := last + 1
+	var perr error
+	for i := first; i <= last; i++ {
+		s := runs[i]
+		if s == nil || !s.started {
+			continue
+		}
+		if !s.done {
+			switch {
+			case tstep == i:
+				s.timedOut = true
+				finish(s, exitStatus{code: 128 + signalNum(sig), signal: sig}, nil)
+			case cancelled:
+				finish(s, exitStatus{code: -1, signal: sig}, ctx.Err())
+			case werr != nil && !errors.Is(werr, ErrWaitDelay):
+				finish(s, exitStatus{code: -1}, werr)
+			default:
+				finish(s, st, nil)
+			}
+		}
+		sr := &pr.res.Steps[i]
+		if sr.Err != nil && !(pr.p.Steps[i].IgnoreErrors && !cancelled && !IsTransport(sr.Err)) {
+			return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, sr.Err)
+		}
+		next = i + 1
+	}
+	if cancelled {
+		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, ctx.Err())
+	}
+	if werr != nil && !errors.Is(werr, ErrWaitDelay) && next <= last {
+		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, werr)
+	}
+	if next <= last && tstep < 0 {
+		// The script ended without running every step and nothing we
+		// know of stopped it.
+		perr = fmt.Errorf("pipeline %q: batch ended after step %d of %d (exit status %d)", pr.p.Name, next, last+1, st.code)
+		return last + 1, perr
+	}
+	return next, nil
+}
+
+func signalNum(name string) int {
+	n, _ := signalNumber(name)
+	return n
+}
+
+// statusFromShell turns a shell's $? into a status: above 128 it names
+// the signal that killed the command, as shells report it.
+func statusFromShell(rc int) exitStatus {
+	if rc > 128 {
+		if name := signalName(rc - 128); name != "" {
+			return exitStatus{code: rc, signal: name}
+		}
+	}
+	return exitStatus{code: rc}
+}
+
+func (pr *pipelineRun) cmdString(i int) string {
+	st := &pr.p.Steps[i]
+	if st.Script != "" {
+		return "script"
+	}
+	return (&Cmd{Args: st.Args}).String()
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return b[len(b)-n:]
+}
