@@ -1,0 +1,183 @@
+package destination
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/translate"
+)
+
+// DefaultDir is the directory under which apps live on a host when a
+// target's Dir is empty, relative to the login user's home directory.
+const DefaultDir = "ferry"
+
+// Docker deploys an app as a compose project on a Docker host. The zero
+// value is ready to use.
+//
+// Its plan checks that the engine and Compose are there, creates the
+// network when missing, runs `up -d --remove-orphans` (so services the
+// app no longer has are removed), then waits until every container of
+// the project is running and, where it has a health check, healthy.
+// Rollback restores the previous release's files and runs `up` again;
+// the first release of an app is taken down instead.
+type Docker struct {
+	// Dir is the directory holding the apps on the host; each app gets
+	// Dir/<name>. Empty means [DefaultDir].
+	Dir string
+	// Network is the external Docker network the app joins, created
+	// when missing. Empty means "ferry".
+	Network string
+	// Project is the compose project name. Empty means the app's name.
+	Project string
+	// Proxy selects the reverse proxy labels for the app's domains; see
+	// [translate.WithProxy]. Empty means traefik.
+	Proxy string
+	// ComposeCommand is the Compose program, as argv ("docker",
+	// "compose"). Nil means: detect on the host, preferring Compose v2
+	// (`docker compose`) and falling back to v1 (`docker-compose`).
+	ComposeCommand []string
+	// Timeout is how long the containers have to become running and
+	// healthy. Zero means 2 minutes.
+	Timeout time.Duration
+}
+
+const defaultDockerTimeout = 2 * time.Minute
+
+// Plan implements [Target].
+func (d Docker) Plan(app *translate.App) (*Plan, error) {
+	if err := validate(app); err != nil {
+		return nil, err
+	}
+	network := d.Network
+	if network == "" {
+		network = "ferry"
+	}
+	project := d.Project
+	if project == "" {
+		project = app.Name
+	}
+	opts := []translate.Option{translate.WithNetwork(network), translate.WithProject(project)}
+	if d.Proxy != "" {
+		opts = append(opts, translate.WithProxy(d.Proxy))
+	}
+	files, err := translate.ToCompose(app, opts...)
+	if err != nil {
+		return nil, err
+	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = defaultDockerTimeout
+	}
+	dir := appDir(d.Dir, DefaultDir, app.Name)
+	placed, err := placeFiles(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	compose := composePrelude(d.ComposeCommand)
+	composeFile := files[0].Path
+	up := quotedLine(`"$@"`, "-p", project, "-f", composeFile, "up", "-d", "--remove-orphans")
+	down := quotedLine(`"$@"`, "-p", project, "-f", composeFile, "down", "--remove-orphans")
+	wait := healthScript(project, timeout)
+
+	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
+		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
+		{Name: "compose", Script: compose + `"$@" version` + "\n"},
+		{Name: "network " + network, Script: fmt.Sprintf(
+			"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  docker network create %[1]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
+			quoted(network), network)},
+	}}
+	if st, ok := mkdirStep(files); ok {
+		check.Steps = append(check.Steps, st)
+	}
+	guard := timeout + 30*time.Second
+	return &Plan{
+		Target:  "docker",
+		App:     app.Name,
+		Image:   app.Image,
+		Dir:     dir,
+		Version: version(files),
+		Files:   placed,
+		Timeout: timeout,
+		Check:   check,
+		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: []executor.Step{
+			{Name: "compose up", Script: compose + up},
+		}},
+		Verify: &executor.Pipeline{Name: "verify", Dir: dir, Steps: []executor.Step{
+			{Name: "wait until healthy", Script: wait, Timeout: guard},
+		}},
+		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
+			{Name: "restore previous files", Script: restoreScript},
+			{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
+			{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: guard},
+		}},
+	}, nil
+}
+
+// composePrelude sets "$@" to the Compose program.
+func composePrelude(cmd []string) string {
+	if len(cmd) > 0 {
+		return "set -- " + quoted(cmd...) + "\n"
+	}
+	return `if docker compose version >/dev/null 2>&1; then
+  set -- docker compose
+elif command -v docker-compose >/dev/null 2>&1; then
+  set -- docker-compose
+else
+  echo "neither Compose v2 (docker compose) nor v1 (docker-compose) is installed" >&2
+  exit 127
+fi
+`
+}
+
+// quotedLine joins a raw first word with quoted further words.
+func quotedLine(first string, words ...string) string {
+	return first + " " + quoted(words...) + "\n"
+}
+
+// healthScript waits until every container of project is running and,
+// where it has a health check, healthy; it fails at once on an exited or
+// unhealthy container, and after timeout otherwise. Containers without a
+// health check must be seen running twice, a second apart.
+func healthScript(project string, timeout time.Duration) string {
+	return fmt.Sprintf(`project=%s
+deadline=$(( $(date +%%s) + %s ))
+ok=0 last=
+while :; do
+  ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+  if [ -z "$ids" ]; then
+    echo "no containers in compose project $project" >&2
+    exit 1
+  fi
+  bad= waiting=
+  for id in $ids; do
+    set -- $(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' "$id")
+    case "$2 $3" in
+      "running healthy"|"running -") ;;
+      "running starting"|created\ *|restarting\ *) waiting="$waiting ${1#/}:$2/$3" ;;
+      *) bad="$bad ${1#/}:$2/$3" ;;
+    esac
+  done
+  if [ -n "$bad" ]; then
+    echo "not healthy:$bad" >&2
+    exit 1
+  fi
+  if [ -z "$waiting" ]; then
+    ok=$((ok + 1))
+    if [ "$ok" -ge 2 ]; then
+      echo "all containers of $project are running and healthy"
+      exit 0
+    fi
+  else
+    ok=0
+    if [ "$waiting" != "$last" ]; then echo "waiting for:$waiting"; fi
+  fi
+  last=$waiting
+  if [ "$(date +%%s)" -ge "$deadline" ]; then
+    echo "timed out after %ss waiting for:$waiting" >&2
+    exit 1
+  fi
+  sleep 1
+done
+`, quoted(project), seconds(timeout), seconds(timeout))
+}

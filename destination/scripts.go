@@ -1,0 +1,167 @@
+package destination
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/internal/shquote"
+	"github.com/ferryhq/ferry/translate"
+)
+
+// The scripts below are constant text: values reach them through the
+// environment (FERRY_*) or as words quoted by shquote, never by pasting
+// unquoted input into shell text.
+
+// lockScript takes the lock (an atomic mkdir) or reports who holds it.
+const lockScript = `umask 077
+mkdir -p "$FERRY_DIR/.ferry"
+cd "$FERRY_DIR/.ferry"
+if mkdir lock 2>/dev/null; then
+  printf '%s\n' "$FERRY_OWNER" >lock/owner
+  echo acquired
+else
+  echo held
+  if [ -f lock/owner ]; then echo "owner $(cat lock/owner)"; fi
+  echo "since $(date -r lock +%s 2>/dev/null || echo 0)"
+  echo "now $(date +%s)"
+fi
+`
+
+// historyScript prints the end of the history.
+const historyScript = `if [ -f "$FERRY_DIR/.ferry/history.jsonl" ]; then tail -n 200 "$FERRY_DIR/.ferry/history.jsonl"; fi
+`
+
+// breakScript removes a stale lock, unless its owner changed meanwhile.
+const breakScript = `cd "$FERRY_DIR/.ferry"
+if [ "$(cat lock/owner 2>/dev/null || true)" = "$FERRY_STALE" ]; then
+  rm -rf lock
+  echo "broke the stale lock"
+else
+  echo "the lock changed hands; not broken"
+fi
+`
+
+// unlockScript releases the lock if this deploy still holds it.
+const unlockScript = `cd "$FERRY_DIR/.ferry"
+if [ "$(cat lock/owner 2>/dev/null || true)" = "$FERRY_OWNER" ]; then rm -rf lock; fi
+`
+
+// keepScript copies the deployed files into releases/N, points current
+// at it and drops the oldest releases beyond FERRY_KEEP.
+const keepScript = `umask 077
+cd "$FERRY_DIR"
+rel=".ferry/releases/$FERRY_RELEASE"
+rm -rf "$rel"
+mkdir -p "$rel"
+printf '%s\n' "$FERRY_FILES" | while IFS= read -r f; do
+  [ -n "$f" ] || continue
+  mkdir -p "$rel/$(dirname "$f")"
+  cp -p "$f" "$rel/$f"
+done
+ln -sfn "releases/$FERRY_RELEASE" .ferry/current
+ls .ferry/releases | sort -n | head -n "-$FERRY_KEEP" | while IFS= read -r old; do
+  rm -rf ".ferry/releases/$old"
+done
+`
+
+// recordScript appends one record to the history.
+const recordScript = `umask 077
+printf '%s\n' "$FERRY_RECORD" >>"$FERRY_DIR/.ferry/history.jsonl"
+`
+
+// restoreScript puts the live release's files back in place.
+const restoreScript = `if [ -d .ferry/current ]; then
+  cp -pR .ferry/current/. .
+  echo "restored the files of release $(basename "$(readlink .ferry/current)")"
+else
+  echo "no previous release: nothing to restore"
+fi
+`
+
+// releaseScript puts the files of release FERRY_RELEASE in place.
+const releaseScript = `rel=".ferry/releases/$FERRY_RELEASE"
+if [ ! -d "$rel" ]; then
+  echo "release $FERRY_RELEASE: its files are no longer kept in $PWD/$rel" >&2
+  exit 1
+fi
+cp -pR "$rel/." .
+echo "restored the files of release $FERRY_RELEASE"
+`
+
+// ifPrevious runs then when a previous release exists, otherwise.
+func ifPrevious(then, otherwise string) string {
+	if otherwise == "" {
+		otherwise = "echo \"no previous release: nothing to do\"\n"
+	}
+	return "if [ -d .ferry/current ]; then\n" + indent(then) + "else\n" + indent(otherwise) + "fi\n"
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("  ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// statePipeline returns a one-step pipeline working on the app's state.
+func statePipeline(name, dir string, step executor.Step) *executor.Pipeline {
+	step.Env = append([]string{"FERRY_DIR=" + dir}, step.Env...)
+	return &executor.Pipeline{Name: name, Steps: []executor.Step{step}}
+}
+
+// restorePipeline puts the live release's files back after a failed
+// upload, without applying anything.
+func restorePipeline(dir string) *executor.Pipeline {
+	return &executor.Pipeline{Name: "restore", Dir: dir, Steps: []executor.Step{
+		{Name: "restore previous files", Script: restoreScript},
+	}}
+}
+
+// placeFiles checks the translator's files and places them under dir.
+func placeFiles(dir string, files []translate.File) ([]translate.File, error) {
+	if err := checkFiles(files); err != nil {
+		return nil, err
+	}
+	out := make([]translate.File, len(files))
+	for i, f := range files {
+		f.Mode = fileMode(f)
+		f.Path = path.Join(dir, f.Path)
+		out[i] = f
+	}
+	return out, nil
+}
+
+// relFiles returns the files' paths relative to dir.
+func relFiles(dir string, files []translate.File) []translate.File {
+	out := make([]translate.File, len(files))
+	for i, f := range files {
+		f.Path = strings.TrimPrefix(f.Path, dir+"/")
+		out[i] = f
+	}
+	return out
+}
+
+// mkdirStep creates the directories the files need.
+func mkdirStep(files []translate.File) (executor.Step, bool) {
+	dirs := fileDirs(files)
+	if len(dirs) == 0 {
+		return executor.Step{}, false
+	}
+	return executor.Step{Name: "create directories", Args: append([]string{"mkdir", "-p"}, dirs...)}, true
+}
+
+// quoted joins words for a script line.
+func quoted(words ...string) string { return shquote.Join(words) }
+
+// validate runs the app's own validation.
+func validate(app *translate.App) error {
+	if app == nil {
+		return fmt.Errorf("destination: nil app")
+	}
+	return app.Validate()
+}

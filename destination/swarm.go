@@ -1,0 +1,124 @@
+package destination
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/translate"
+)
+
+// Swarm deploys an app as a stack on a Docker Swarm manager with
+// `docker stack deploy --prune`. The zero value is ready to use.
+//
+// Its plan checks that the host is a Swarm manager, creates an attachable
+// overlay network when missing, deploys the stack and waits until every
+// service runs all its replicas. Rollback restores the previous release's
+// files and deploys them again; the first release is removed instead.
+type Swarm struct {
+	// Dir is the directory holding the apps on the host; each app gets
+	// Dir/<name>. Empty means [DefaultDir].
+	Dir string
+	// Network is the overlay network the app joins, created when
+	// missing. Empty means "ferry".
+	Network string
+	// Stack is the stack name. Empty means the app's name.
+	Stack string
+	// Proxy selects the reverse proxy labels; see [translate.WithProxy].
+	Proxy string
+	// Timeout is how long the services have to run all their replicas.
+	// Zero means 2 minutes.
+	Timeout time.Duration
+}
+
+// Plan implements [Target].
+func (s Swarm) Plan(app *translate.App) (*Plan, error) {
+	if err := validate(app); err != nil {
+		return nil, err
+	}
+	network := s.Network
+	if network == "" {
+		network = "ferry"
+	}
+	stack := s.Stack
+	if stack == "" {
+		stack = app.Name
+	}
+	opts := []translate.Option{translate.WithNetwork(network), translate.WithProject(stack)}
+	if s.Proxy != "" {
+		opts = append(opts, translate.WithProxy(s.Proxy))
+	}
+	files, err := translate.ToCompose(app, opts...)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = defaultDockerTimeout
+	}
+	dir := appDir(s.Dir, DefaultDir, app.Name)
+	placed, err := placeFiles(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	deploy := quoted("docker", "stack", "deploy", "--prune", "-c", files[0].Path, stack) + "\n"
+	remove := quoted("docker", "stack", "rm", stack) + "\necho \"no previous release: removed the stack\"\n"
+	wait := stackWaitScript(stack, timeout)
+	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
+		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
+		{Name: "swarm manager", Script: `if [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" != true ]; then
+  echo "this host is not a Swarm manager (docker swarm init or join as a manager)" >&2
+  exit 1
+fi
+echo "swarm manager"
+`},
+		{Name: "network " + network, Script: fmt.Sprintf(
+			"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  docker network create --driver overlay --attachable %[1]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
+			quoted(network), network)},
+	}}
+	if st, ok := mkdirStep(files); ok {
+		check.Steps = append(check.Steps, st)
+	}
+	guard := timeout + 30*time.Second
+	return &Plan{
+		Target:  "swarm",
+		App:     app.Name,
+		Image:   app.Image,
+		Dir:     dir,
+		Version: version(files),
+		Files:   placed,
+		Timeout: timeout,
+		Check:   check,
+		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: []executor.Step{
+			{Name: "stack deploy", Script: deploy},
+		}},
+		Verify: &executor.Pipeline{Name: "verify", Dir: dir, Steps: []executor.Step{
+			{Name: "wait for replicas", Script: wait, Timeout: guard},
+		}},
+		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
+			{Name: "restore previous files", Script: restoreScript},
+			{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
+			{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: guard},
+		}},
+	}, nil
+}
+
+// stackWaitScript waits until every service of stack runs all its
+// replicas ("2/2").
+func stackWaitScript(stack string, timeout time.Duration) string {
+	return fmt.Sprintf(`stack=%s
+deadline=$(( $(date +%%s) + %s ))
+while :; do
+  waiting=$(docker stack services "$stack" --format '{{.Name}} {{.Replicas}}' | awk '{ split($2, r, "/"); if (r[1] != r[2]) printf " %%s:%%s", $1, $2 }')
+  if [ -z "$waiting" ]; then
+    echo "all services of $stack run their replicas"
+    exit 0
+  fi
+  if [ "$(date +%%s)" -ge "$deadline" ]; then
+    echo "timed out after %ss waiting for:$waiting" >&2
+    exit 1
+  fi
+  sleep 1
+done
+`, quoted(stack), seconds(timeout), seconds(timeout))
+}
