@@ -54,6 +54,44 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 }
 
+// caseOptions reads the options of a test case from its first line,
+// "# options: project=x network=y proxy=caddy namespace=ns
+// ingress-class=c create-namespace". Without the line a case runs with
+// namespace "apps".
+func caseOptions(t *testing.T, path string) []translate.Option {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	spec, ok := strings.CutPrefix(first, "# options:")
+	if !ok {
+		return []translate.Option{translate.WithNamespace("apps")}
+	}
+	opts := []translate.Option{translate.WithNamespace("apps")}
+	for _, f := range strings.Fields(spec) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "project":
+			opts = append(opts, translate.WithProject(v))
+		case "network":
+			opts = append(opts, translate.WithNetwork(v))
+		case "proxy":
+			opts = append(opts, translate.WithProxy(v))
+		case "namespace":
+			opts = append(opts, translate.WithNamespace(v))
+		case "ingress-class":
+			opts = append(opts, translate.WithIngressClass(v))
+		case "create-namespace":
+			opts = append(opts, translate.WithCreateNamespace(true))
+		default:
+			t.Fatalf("%s: unknown option %q", path, k)
+		}
+	}
+	return opts
+}
+
 func TestGolden(t *testing.T) {
 	cases, err := filepath.Glob("testdata/*.app.yaml")
 	if err != nil || len(cases) == 0 {
@@ -66,23 +104,24 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			files, err := translate.ToCompose(app)
+			opts := caseOptions(t, in)
+			files, err := translate.ToCompose(app, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, base+".compose.golden", composeBundle(files))
-			k8s, err := translate.ToKubernetes(app, translate.WithNamespace("apps"))
+			k8s, err := translate.ToKubernetes(app, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, base+".k8s.golden", k8s)
 
 			// Deterministic: a second run gives the same bytes.
-			again, _ := translate.ToKubernetes(app, translate.WithNamespace("apps"))
+			again, _ := translate.ToKubernetes(app, opts...)
 			if !bytes.Equal(k8s, again) {
 				t.Error("ToKubernetes is not deterministic")
 			}
-			files2, _ := translate.ToCompose(app)
+			files2, _ := translate.ToCompose(app, opts...)
 			if !bytes.Equal(composeBundle(files), composeBundle(files2)) {
 				t.Error("ToCompose is not deterministic")
 			}
