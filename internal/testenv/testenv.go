@@ -1,0 +1,332 @@
+// Package testenv gives tests access to the real peers that .ci/run starts:
+// a Kubernetes control plane, Toxiproxy, the Docker engine, Docker Compose
+// and the ferry-webapp test images.
+//
+// Each helper either returns what the test needs or stops the test. A test
+// that lacks its peer is skipped, so "go test ./..." works anywhere; when
+// the matching FERRY_REQUIRE_* variable is "1" (as .ci/run sets them), it
+// fails instead, so CI can never pass by skipping. See [Require].
+//
+// # Environment
+//
+//	FERRY_KUBECONFIG         kubeconfig of the test cluster (.ci/k8s-up)
+//	FERRY_TOXIPROXY          host:port of Toxiproxy's HTTP API (.ci/toxiproxy-up)
+//	FERRY_REQUIRE_K8S        "1": fail, not skip, without FERRY_KUBECONFIG
+//	FERRY_REQUIRE_TOXIPROXY  "1": fail without a reachable Toxiproxy
+//	FERRY_REQUIRE_DOCKER     "1": fail without a reachable Docker engine
+//	FERRY_REQUIRE_COMPOSE    "1": fail without Docker Compose v2
+//	FERRY_REQUIRE_SSHD       "1": fail without OpenSSH's sshd (internal/sshdtest)
+//
+// The package uses only the standard library and the docker CLI, so
+// importing it adds nothing to the module's requirements.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Require stops a test that cannot have what it needs. what describes
+// the missing thing and why ("Kubernetes: FERRY_KUBECONFIG is not set"),
+// how says how to provide it. If the environment variable requireVar is
+// "1", the test fails (tb.Fatalf); otherwise it is skipped (tb.Skipf).
+// Either way Require does not return; every helper of this package calls
+// it, and so can other test helpers, e.g.
+//
+//	testenv.Require(tb, "FERRY_REQUIRE_SSHD", "sshd not found", "apt-get install openssh-server")
+func Require(tb testing.TB, requireVar, what, how string) {
+	tb.Helper()
+	if os.Getenv(requireVar) == "1" {
+		tb.Fatalf("%s (and %s=1); %s", what, requireVar, how)
+		return // only reached with a fake testing.TB
+	}
+	tb.Skipf("%s; %s", what, how)
+}
+
+// Kubeconfig returns the path of the test cluster's kubeconfig, from
+// FERRY_KUBECONFIG. Its context talks to a real kube-apiserver with
+// controllers, a scheduler and one fake node (kwok), on which Deployments
+// roll out though no container runs. Without it the test is skipped, or
+// fails under FERRY_REQUIRE_K8S=1.
+func Kubeconfig(tb testing.TB) string {
+	tb.Helper()
+	const how = "run .ci/run (or .ci/k8s-up and export what it prints)"
+	path := os.Getenv("FERRY_KUBECONFIG")
+	if path == "" {
+		Require(tb, "FERRY_REQUIRE_K8S", "Kubernetes: FERRY_KUBECONFIG is not set", how)
+	}
+	if _, err := os.Stat(path); err != nil {
+		Require(tb, "FERRY_REQUIRE_K8S", "Kubernetes: FERRY_KUBECONFIG: "+err.Error(), how)
+	}
+	return path
+}
+
+// Toxiproxy returns the host:port of Toxiproxy's HTTP API, from
+// FERRY_TOXIPROXY, after checking that it answers. Without it the test
+// is skipped, or fails under FERRY_REQUIRE_TOXIPROXY=1.
+func Toxiproxy(tb testing.TB) string {
+	tb.Helper()
+	const how = "run .ci/run (or .ci/toxiproxy-up and export what it prints)"
+	api := os.Getenv("FERRY_TOXIPROXY")
+	if api == "" {
+		Require(tb, "FERRY_REQUIRE_TOXIPROXY", "Toxiproxy: FERRY_TOXIPROXY is not set", how)
+	}
+	if err := toxiproxyDo(api, http.MethodGet, "/version", nil, nil); err != nil {
+		Require(tb, "FERRY_REQUIRE_TOXIPROXY", "Toxiproxy: "+err.Error(), how)
+	}
+	return api
+}
+
+var proxySeq atomic.Int64
+
+// NewProxy creates a Toxiproxy proxy in front of upstream (host:port)
+// through the API at api (as returned by [Toxiproxy]). It listens on a free
+// port of 127.0.0.1 and returns that address and the proxy's name, which
+// [AddLatency] and [AddToxic] take. The proxy is deleted when the test ends.
+func NewProxy(tb testing.TB, api, upstream string) (listenAddr, name string) {
+	tb.Helper()
+	name = fmt.Sprintf("%s-%d", proxyName(tb.Name()), proxySeq.Add(1))
+	req := map[string]any{"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": true}
+	var resp struct {
+		Listen string `json:"listen"`
+	}
+	if err := toxiproxyDo(api, http.MethodPost, "/proxies", req, &resp); err != nil {
+		tb.Fatalf("testenv: creating proxy %s to %s: %v", name, upstream, err)
+	}
+	tb.Cleanup(func() {
+		if err := toxiproxyDo(api, http.MethodDelete, "/proxies/"+name, nil, nil); err != nil {
+			tb.Errorf("testenv: deleting proxy %s: %v", name, err)
+		}
+	})
+	return resp.Listen, name
+}
+
+// AddLatency delays the traffic of proxy proxyName by ms milliseconds in
+// each direction (a "latency" toxic upstream and one downstream), so the
+// round trip grows by 2*ms: AddLatency(tb, api, name, 25) gives 50 ms RTT.
+func AddLatency(tb testing.TB, api, proxyName string, ms int) {
+	tb.Helper()
+	for _, stream := range []string{"upstream", "downstream"} {
+		AddToxic(tb, api, proxyName, "latency_"+stream, "latency", stream, map[string]any{"latency": ms})
+	}
+}
+
+// AddToxic adds a toxic named toxicName of the given type ("latency",
+// "bandwidth", "timeout", "reset_peer", "slicer", "limit_data", ...) to
+// proxy proxyName, on stream "upstream" (client to server) or
+// "downstream", with the type's attributes (see Toxiproxy's README; nil
+// means the defaults). It applies to new and open connections alike.
+func AddToxic(tb testing.TB, api, proxyName, toxicName, toxicType, stream string, attributes map[string]any) {
+	tb.Helper()
+	if attributes == nil {
+		attributes = map[string]any{}
+	}
+	req := map[string]any{"name": toxicName, "type": toxicType, "stream": stream, "toxicity": 1.0, "attributes": attributes}
+	if err := toxiproxyDo(api, http.MethodPost, "/proxies/"+proxyName+"/toxics", req, nil); err != nil {
+		tb.Fatalf("testenv: adding %s toxic %s to proxy %s: %v", toxicType, toxicName, proxyName, err)
+	}
+}
+
+// RemoveToxic removes the toxic named toxicName from proxy proxyName.
+func RemoveToxic(tb testing.TB, api, proxyName, toxicName string) {
+	tb.Helper()
+	if err := toxiproxyDo(api, http.MethodDelete, "/proxies/"+proxyName+"/toxics/"+toxicName, nil, nil); err != nil {
+		tb.Fatalf("testenv: removing toxic %s from proxy %s: %v", toxicName, proxyName, err)
+	}
+}
+
+// SetProxyEnabled enables or disables proxy proxyName. Disabling it closes
+// its open connections and refuses new ones, like a cut link; enabling it
+// listens again on the same address.
+func SetProxyEnabled(tb testing.TB, api, proxyName string, enabled bool) {
+	tb.Helper()
+	if err := toxiproxyDo(api, http.MethodPost, "/proxies/"+proxyName, map[string]any{"enabled": enabled}, nil); err != nil {
+		tb.Fatalf("testenv: setting proxy %s enabled=%v: %v", proxyName, enabled, err)
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// proxyName makes a proxy name from a test name: readable in Toxiproxy's
+// listing and safe in a URL path.
+func proxyName(testName string) string {
+	s := unsafeName.ReplaceAllString(testName, "_")
+	if len(s) > 60 {
+		s = s[len(s)-60:]
+	}
+	return s
+}
+
+var toxiproxyClient = &http.Client{Timeout: 10 * time.Second}
+
+// toxiproxyDo sends a JSON request to Toxiproxy's API and decodes a JSON
+// answer into out (if not nil).
+func toxiproxyDo(api, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+api+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := toxiproxyClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// probe runs a command once per process and remembers its error.
+type probe struct {
+	once sync.Once
+	err  error
+}
+
+func (p *probe) run(name string, args ...string) error {
+	p.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		if err != nil {
+			p.err = fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, lastLine(out))
+		}
+	})
+	return p.err
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+var dockerProbe, composeV2Probe, composeV1Probe probe
+
+// Docker checks that the docker CLI reaches a Docker engine ("docker
+// info"). Without one the test is skipped, or fails under
+// FERRY_REQUIRE_DOCKER=1. No registry is reachable in CI: use images built
+// locally, such as [WebappV1].
+func Docker(tb testing.TB) {
+	tb.Helper()
+	if err := dockerProbe.run("docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+		Require(tb, "FERRY_REQUIRE_DOCKER", "Docker engine unreachable: "+err.Error(),
+			"start dockerd, or run .ci/run")
+	}
+}
+
+// Compose returns the Docker Compose command to run, as words to put
+// before the subcommand: "docker compose" (v2, preferred) or, failing
+// that, "docker-compose" (the Python v1). It does not need an engine:
+// "config" validates files without one. Without Compose the test is
+// skipped; under FERRY_REQUIRE_COMPOSE=1 it fails unless v2 is present.
+func Compose(tb testing.TB) string {
+	tb.Helper()
+	const how = "run .ci/tools (builds the Compose v2 plugin) or .ci/run"
+	errV2 := composeV2Probe.run("docker", "compose", "version")
+	if errV2 == nil {
+		return "docker compose"
+	}
+	if os.Getenv("FERRY_REQUIRE_COMPOSE") == "1" {
+		Require(tb, "FERRY_REQUIRE_COMPOSE", "Docker Compose v2 unavailable: "+errV2.Error(), how)
+	}
+	if err := composeV1Probe.run("docker-compose", "version"); err == nil {
+		return "docker-compose"
+	}
+	Require(tb, "FERRY_REQUIRE_COMPOSE", "Docker Compose unavailable: "+errV2.Error(), how)
+	return ""
+}
+
+// The test images built by .ci/webapp-image from internal/testenv/webapp:
+// FROM scratch, one static HTTP server listening on $PORT (8080), "/"
+// answering $MESSAGE, "/healthz" answering 200 (500 when FAIL_HEALTH=1),
+// with a Docker HEALTHCHECK on /healthz. They differ only in the default
+// message, "hello" for v1 and "hello v2" for v2.
+const (
+	WebappV1 = "ferry-webapp:v1"
+	WebappV2 = "ferry-webapp:v2"
+)
+
+var webappOnce struct {
+	sync.Once
+	err error
+}
+
+// WebappImage makes sure the images [WebappV1] and [WebappV2] exist and
+// are up to date in the Docker engine, building them with
+// .ci/webapp-image (once per test process) when the module's source tree
+// is at hand. It calls [Docker] first.
+func WebappImage(tb testing.TB) {
+	tb.Helper()
+	Docker(tb)
+	webappOnce.Do(func() {
+		root, err := moduleRoot()
+		if err == nil {
+			script := filepath.Join(root, ".ci", "webapp-image")
+			if _, err := os.Stat(script); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				if out, err := exec.CommandContext(ctx, script).CombinedOutput(); err != nil {
+					webappOnce.err = fmt.Errorf("%s: %v\n%s", script, err, out)
+					return
+				}
+			}
+		}
+		if out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", WebappV1, WebappV2).CombinedOutput(); err != nil {
+			webappOnce.err = fmt.Errorf("images missing and .ci/webapp-image not found: %v: %s", err, lastLine(out))
+		}
+	})
+	if webappOnce.err != nil {
+		tb.Fatalf("testenv: webapp images: %v", webappOnce.err)
+	}
+}
+
+var modulePath = regexp.MustCompile(`(?m)^module\s+"?github\.com/ferryhq/ferry"?\s*$`)
+
+// moduleRoot finds the ferry module's root directory above the working
+// directory (a test's working directory is its package's directory).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath.Match(b) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of github.com/ferryhq/ferry above the working directory")
+		}
+		dir = parent
+	}
+}
