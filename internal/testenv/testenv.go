@@ -59,8 +59,13 @@ func Require(tb testing.TB, requireVar, what, how string) {
 // Kubeconfig returns the path of the test cluster's kubeconfig, from
 // FERRY_KUBECONFIG. Its context talks to a real kube-apiserver with
 // controllers, a scheduler and one fake node (kwok), on which Deployments
-// roll out though no container runs. Without it the test is skipped, or
-// fails under FERRY_REQUIRE_K8S=1.
+// roll out though no container runs (kwok marks pods Ready; any image name
+// will do). The cluster has one node, "ferry-node-0" (32 CPUs, 64Gi,
+// 110 pods), an IngressClass "nginx" and a default StorageClass
+// "kwok-volume" whose claims get bound. A pod whose nodeSelector matches no
+// node never schedules, which makes a rollout fail for real. Use
+// [Namespace] to keep tests apart. Without FERRY_KUBECONFIG the test is
+// skipped, or fails under FERRY_REQUIRE_K8S=1.
 func Kubeconfig(tb testing.TB) string {
 	tb.Helper()
 	const how = "run .ci/run (or .ci/k8s-up and export what it prints)"
@@ -73,6 +78,46 @@ func Kubeconfig(tb testing.TB) string {
 	}
 	return path
 }
+
+var namespaceSeq atomic.Int64
+
+// Namespace creates a namespace of its own for the test in the cluster of
+// kubeconfig (as returned by [Kubeconfig]), waits until its "default"
+// service account exists (pods are refused before), and deletes it, without
+// waiting, when the test ends. The name is derived from the test's name,
+// e.g. "t-3-testdeploy-rollback", and is a valid DNS-1123 label.
+func Namespace(tb testing.TB, kubeconfig string) string {
+	tb.Helper()
+	base := strings.Trim(dnsUnsafe.ReplaceAllString(strings.ToLower(tb.Name()), "-"), "-")
+	ns := fmt.Sprintf("t-%d-%d-%s", os.Getpid()%100000, namespaceSeq.Add(1), base)
+	if len(ns) > 63 {
+		ns = strings.TrimRight(ns[:63], "-")
+	}
+	kubectl := func(args ...string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	}
+	if out, err := kubectl("create", "namespace", ns); err != nil {
+		tb.Fatalf("testenv: kubectl create namespace %s: %v: %s", ns, err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := kubectl("delete", "namespace", ns, "--wait=false"); err != nil {
+			tb.Errorf("testenv: kubectl delete namespace %s: %v: %s", ns, err, out)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if _, err := kubectl("get", "serviceaccount", "default", "-n", ns); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("testenv: namespace %s: no default service account after 30s", ns)
+		}
+	}
+	return ns
+}
+
+var dnsUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
 
 // Toxiproxy returns the host:port of Toxiproxy's HTTP API, from
 // FERRY_TOXIPROXY, after checking that it answers. Without it the test

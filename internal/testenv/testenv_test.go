@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,13 @@ func TestWebappImage(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("container health = %q, want healthy", out)
 		}
+	}
+}
+
+func TestNamespace(t *testing.T) {
+	kubeconfig := Kubeconfig(t)
+	ns := Namespace(t, kubeconfig)
+	if len(ns) > 63 || !regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).MatchString(ns) {
+		t.Errorf("Namespace() = %q, not a DNS-1123 label", ns)
 	}
 }
