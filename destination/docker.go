@@ -2,6 +2,7 @@ package destination
 
 import (
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
@@ -74,15 +75,14 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	compose := composePrelude(d.ComposeCommand)
-	composeFile := files[0].Path
-	up := quotedLine(`"$@"`, "-p", project, "-f", composeFile, "up", "-d", "--remove-orphans")
-	down := quotedLine(`"$@"`, "-p", project, "-f", composeFile, "down", "--remove-orphans")
+	compose := composePrelude(d.ComposeCommand, files[0].Path)
+	up := `"$@" -p ` + quoted(project) + ` -f "$f" up -d --remove-orphans` + "\n"
+	down := `"$@" -p ` + quoted(project) + ` -f "$f" down --remove-orphans` + "\n"
 	wait := healthScript(project, timeout)
 
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
 		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
-		{Name: "compose", Script: compose + `"$@" version` + "\n"},
+		{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
 		{Name: "network " + network, Script: fmt.Sprintf(
 			"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  docker network create %[1]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
 			quoted(network), network)},
@@ -114,16 +114,28 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 	}, nil
 }
 
-// composePrelude sets "$@" to the Compose program.
-func composePrelude(cmd []string) string {
-	if len(cmd) > 0 {
-		return "set -- " + quoted(cmd...) + "\n"
+// composePrelude sets "$@" to the Compose program and f to the compose
+// file to give it. Compose v1 knows no top-level "name" (the project is
+// given with -p anyway), so for v1 f is a copy of file without it.
+// With file empty, it only finds the program.
+func composePrelude(cmd []string, file string) string {
+	v1 := "sed '/^name:/d' " + quoted(file) + " >.compose-v1.yaml\nf=.compose-v1.yaml\n"
+	if file == "" {
+		v1 = "echo \"Compose v1\"\n"
 	}
-	return `if docker compose version >/dev/null 2>&1; then
+	if len(cmd) > 0 {
+		s := "set -- " + quoted(cmd...) + "\nf=" + quoted(file) + "\n"
+		if path.Base(cmd[0]) == "docker-compose" {
+			s += v1
+		}
+		return s
+	}
+	return `f=` + quoted(file) + `
+if docker compose version >/dev/null 2>&1; then
   set -- docker compose
 elif command -v docker-compose >/dev/null 2>&1; then
   set -- docker-compose
-else
+` + indent(v1) + `else
   echo "neither Compose v2 (docker compose) nor v1 (docker-compose) is installed" >&2
   exit 127
 fi

@@ -15,12 +15,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func sampleApp() *translate.App {
 	return &translate.App{
-		Name:     "web",
-		Image:    "ferry-webapp:v1",
-		Ports:    []translate.Port{{Container: 8080, Host: 18080}},
-		Env:      map[string]string{"MESSAGE": "hello"},
-		Secrets:  []translate.Secret{{Name: "token", Value: "s3cr3t-value", Env: "TOKEN"}},
-		Health:   &translate.Health{Command: []string{"/webapp", "-healthcheck", "http://127.0.0.1:8080/healthz"}},
+		Name:    "web",
+		Image:   "ferry-webapp:v1",
+		Ports:   []translate.Port{{Container: 8080, Host: 18080}},
+		Env:     map[string]string{"MESSAGE": "hello"},
+		Secrets: []translate.Secret{{Name: "token", Value: "s3cr3t-value", Env: "TOKEN"}},
+		Health:  &translate.Health{Command: []string{"/webapp", "-healthcheck", "http://127.0.0.1:8080/healthz"}},
 	}
 }
 

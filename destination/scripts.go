@@ -55,11 +55,13 @@ cd "$FERRY_DIR"
 rel=".ferry/releases/$FERRY_RELEASE"
 rm -rf "$rel"
 mkdir -p "$rel"
-printf '%s\n' "$FERRY_FILES" | while IFS= read -r f; do
+if [ -n "${FERRY_FROM:-}" ]; then
+  cp -pR ".ferry/releases/$FERRY_FROM/." "$rel"
+else printf '%s\n' "$FERRY_FILES" | while IFS= read -r f; do
   [ -n "$f" ] || continue
   mkdir -p "$rel/$(dirname "$f")"
   cp -p "$f" "$rel/$f"
-done
+done; fi
 ln -sfn "releases/$FERRY_RELEASE" .ferry/current
 ls .ferry/releases | sort -n | head -n "-$FERRY_KEEP" | while IFS= read -r old; do
   rm -rf ".ferry/releases/$old"

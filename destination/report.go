@@ -1,0 +1,210 @@
+package destination
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/executor"
+)
+
+// Outcome is how a deploy or rollback ended.
+type Outcome string
+
+const (
+	// Succeeded: the new release is live and verified.
+	Succeeded Outcome = "succeeded"
+	// Failed: the deploy failed before anything live changed (a check,
+	// the lock or an upload failed); the files of the live release, if
+	// any, were put back.
+	Failed Outcome = "failed"
+	// RolledBack: the new release failed and the previous one is live
+	// again (or, for a first release, the new one was removed).
+	RolledBack Outcome = "rolled-back"
+	// RollbackFailed: the new release failed and so did the rollback:
+	// the app may be down or half updated.
+	RollbackFailed Outcome = "rollback-failed"
+	// Unknown: the deploy failed and no rollback ran (see
+	// [Options.NoRollback]): the app may be half updated.
+	Unknown Outcome = "unknown"
+)
+
+// Status is how one step ended.
+type Status string
+
+const (
+	StatusOK      Status = "ok"
+	StatusFailed  Status = "failed"
+	StatusIgnored Status = "failed, ignored"
+	StatusSkipped Status = "skipped"
+)
+
+// Report records one deploy or rollback: every step with its timing and
+// outcome, and how it ended.
+type Report struct {
+	// Host is the executor's host.
+	Host string
+	// App, Target and Version are the plan's.
+	App, Target, Version string
+	// Action is "deploy" or "rollback".
+	Action string
+	// Release is the number this deploy has in the app's history, and
+	// Previous the release that was live before it (0 if none).
+	Release, Previous int
+	// Start and Duration time the whole deploy, lock to unlock.
+	Start    time.Time
+	Duration time.Duration
+	// Steps lists every step in the order it ran, including the lock,
+	// uploads and history steps.
+	Steps []StepReport
+	// Outcome is how it ended.
+	Outcome Outcome
+	// Err is the error Deploy returned, nil on success.
+	Err error
+}
+
+// StepReport records one step of a deploy.
+type StepReport struct {
+	// Phase is the pipeline: "lock", "check", "upload", "apply",
+	// "verify", "rollback", "restore", "record" or "unlock".
+	Phase string
+	// Name is the step's name (for uploads, the file's path).
+	Name     string
+	Start    time.Time
+	Duration time.Duration
+	Status   Status
+	// Err is the step's error, nil when it succeeded.
+	Err error
+}
+
+// RolledBack reports whether a rollback ran and succeeded.
+func (r *Report) RolledBack() bool { return r.Outcome == RolledBack }
+
+// String prints the report as a table, one step a line.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s to %s on %s: %s in %s", r.Action, r.App, r.Target, r.Host, r.Outcome, r.Duration.Round(time.Millisecond))
+	if r.Release > 0 {
+		fmt.Fprintf(&b, " (release %d", r.Release)
+		if r.Previous > 0 {
+			fmt.Fprintf(&b, ", previous %d", r.Previous)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString("\n")
+	for _, s := range r.Steps {
+		fmt.Fprintf(&b, "  %-8s %-40s %-15s %8s\n", s.Phase, trim(s.Name, 40), s.Status, s.Duration.Round(time.Millisecond))
+	}
+	if r.Err != nil {
+		fmt.Fprintf(&b, "  error: %v\n", r.Err)
+	}
+	return b.String()
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// ErrLocked is wrapped by a [*LockedError].
+var ErrLocked = errors.New("destination: deploy lock held")
+
+// LockedError reports that another deploy of the app holds its lock on
+// the host. It wraps [ErrLocked].
+type LockedError struct {
+	Host, App string
+	// Lock is the lock directory on the host.
+	Lock string
+	// Owner describes the holder ("id=… host=… pid=… user=… time=…"), or
+	// is empty when the holder wrote no owner file.
+	Owner string
+	// Since is when the lock was taken, by the host's clock.
+	Since time.Time
+}
+
+func (e *LockedError) Error() string {
+	owner := e.Owner
+	if owner == "" {
+		owner = "an unknown owner"
+	}
+	return fmt.Sprintf("destination: %s: step \"lock\": app %q is being deployed by %s since %s (lock %s; wait with Options.LockWait, or remove it once that deploy is gone)",
+		e.Host, e.App, owner, e.Since.UTC().Format(time.RFC3339), e.Lock)
+}
+
+// Unwrap returns [ErrLocked].
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Error reports a failed deploy or rollback: where it failed and what
+// state it left. It wraps the step's error: an [*executor.ExitError]
+// when a command failed, an [*executor.TransportError] when the
+// connection did, a [*LockedError] when the lock was held.
+type Error struct {
+	Host, App string
+	// Phase and Step name where the deploy failed.
+	Phase, Step string
+	// Err is the step's error.
+	Err error
+	// Outcome says what state the app was left in.
+	Outcome Outcome
+	// RollbackErr is the rollback's error, when it failed too.
+	RollbackErr error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "destination: %s: deploy of %q failed at %s step %q: %v", e.Host, e.App, e.Phase, e.Step, stripPrefix(e.Err))
+	switch e.Outcome {
+	case Failed:
+		b.WriteString("; nothing live was changed")
+	case RolledBack:
+		b.WriteString("; rolled back to the previous release")
+	case RollbackFailed:
+		fmt.Fprintf(&b, "; the rollback failed too (%v): the app may be down", stripPrefix(e.RollbackErr))
+	case Unknown:
+		b.WriteString("; not rolled back: the app may be half updated")
+	}
+	return b.String()
+}
+
+// Unwrap returns the step's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// stripPrefix describes err without repeating the host and step that
+// the destination's error already names.
+func stripPrefix(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	var xe *executor.ExitError
+	if errors.As(err, &xe) {
+		var b strings.Builder
+		if xe.Signal != "" {
+			fmt.Fprintf(&b, "killed by signal %s", xe.Signal)
+		} else {
+			fmt.Fprintf(&b, "exit status %d", xe.Code)
+		}
+		if errors.Is(err, executor.ErrTimeout) {
+			b.WriteString(" (timed out)")
+		}
+		if tail := lastLine(xe.Stderr); tail != "" {
+			fmt.Fprintf(&b, ": %s", tail)
+		}
+		return b.String()
+	}
+	return strings.TrimPrefix(err.Error(), "executor: ")
+}
+
+// lastLine returns the last non-empty line of b, capped.
+func lastLine(b []byte) string {
+	s := strings.TrimRight(string(b), "\r\n\t ")
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	return s
+}
