@@ -225,26 +225,24 @@ func (a *App) replicas() int {
 	return a.Replicas
 }
 
-// Load reads the app spec in the YAML file at path; see [Parse].
+// Load reads the app spec in the YAML file at path; see [Parse]. A
+// [*SyntaxError] names the file.
 func Load(path string) (*App, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("translate: %w", err)
 	}
 	app, err := Parse(data)
-	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		se.File = path
 	}
-	return app, nil
+	return app, err
 }
 
 // Parse decodes one app spec from YAML and validates it. Decoding is
 // strict: unknown keys, duplicate keys and values of the wrong type are
-// errors that give their line. If the spec decodes but breaks rules, the
+// errors that give their line, reported as a [*SyntaxError]. If the spec decodes but breaks rules, the
 // error is a [*ValidationError] and the returned App is nil.
 func Parse(data []byte) (*App, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -252,7 +250,7 @@ func Parse(data []byte) (*App, error) {
 	var app App
 	if err := dec.Decode(&app); err != nil {
 		if err == io.EOF {
-			return nil, errors.New("translate: empty app spec")
+			return nil, &SyntaxError{Errors: []string{"empty app spec"}}
 		}
 		return nil, decodeError(err)
 	}
@@ -261,7 +259,7 @@ func Parse(data []byte) (*App, error) {
 		if err != nil {
 			return nil, decodeError(err)
 		}
-		return nil, fmt.Errorf("translate: line %d: more than one document; an app spec is one YAML document", extra.Line)
+		return nil, &SyntaxError{Errors: []string{fmt.Sprintf("line %d: more than one document; an app spec is one YAML document", extra.Line)}}
 	}
 	if err := app.Validate(); err != nil {
 		return nil, err
@@ -269,25 +267,64 @@ func Parse(data []byte) (*App, error) {
 	return &app, nil
 }
 
-var typeNameRE = regexp.MustCompile(`(?:in type|into) translate\.(\w+)`)
+// SyntaxError reports a spec that is not well-formed YAML or does not
+// decode into an [App]: unknown or duplicate keys, values of the wrong
+// type. It lists every error the decoder found, each with its line.
+type SyntaxError struct {
+	// File is the path given to [Load]; empty for [Parse].
+	File string
+	// Errors holds one message per problem, each starting with
+	// "line N: " when the line is known.
+	Errors []string
+}
+
+// Error prints one problem per line, as "file:N: message" when the file
+// is known and "line N: message" otherwise.
+func (e *SyntaxError) Error() string {
+	lines := make([]string, len(e.Errors))
+	for i, m := range e.Errors {
+		if e.File == "" {
+			lines[i] = m
+			continue
+		}
+		if rest, ok := strings.CutPrefix(m, "line "); ok {
+			if n, msg, ok := strings.Cut(rest, ": "); ok {
+				lines[i] = e.File + ":" + n + ": " + msg
+				continue
+			}
+		}
+		lines[i] = e.File + ": " + m
+	}
+	return strings.Join(lines, "\n")
+}
+
+var (
+	typeNameRE     = regexp.MustCompile(` (in type|into) translate\.(\w+)`)
+	fieldMissingRE = regexp.MustCompile(`field (\S+) not found in (\w+)$`)
+)
 
 // decodeError rewords the YAML package's errors for people who write specs,
 // not Go code.
 func decodeError(err error) error {
+	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			msgs[i] = typeNameRE.ReplaceAllStringFunc(m, func(s string) string {
-				name := typeNameRE.FindStringSubmatch(s)[1]
-				if strings.HasPrefix(s, "in") {
-					return "in " + strings.ToLower(name)
-				}
-				return "into " + strings.ToLower(name)
-			})
-		}
-		return fmt.Errorf("translate: %s", strings.Join(msgs, "\n"))
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	return fmt.Errorf("translate: %s", msg)
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		m = typeNameRE.ReplaceAllStringFunc(m, func(s string) string {
+			sub := typeNameRE.FindStringSubmatch(s)
+			name := strings.ToLower(sub[2])
+			if sub[1] == "into" {
+				return " into a " + name
+			}
+			return " in " + name
+		})
+		m = fieldMissingRE.ReplaceAllString(m, `unknown key "$1" in $2`)
+		out[i] = m
+	}
+	return &SyntaxError{Errors: out}
 }
