@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuickstart runs the quickstart as `go run ./examples/quickstart`
+// would: it must end well whatever this machine has, deploying for real
+// where it can and saying why not where it cannot.
+func TestQuickstart(t *testing.T) {
+	var out bytes.Buffer
+	code := run(nil, &out)
+	t.Logf("output:\n%s", out.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	s := out.String()
+	for _, want := range []string{"ferry quickstart", "plan (version", "deploy\n", "upload"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !strings.Contains(s, "result: succeeded") && !strings.Contains(s, "skipped: ") {
+		t.Errorf("output neither deploys nor says why not")
+	}
+	if n := strings.Count(s, "\n"); n > 45 {
+		t.Errorf("output is %d lines; keep it short", n)
+	}
+}
+
+// TestQuickstartNothingInstalled: with neither Docker nor kubectl on the
+// host, the plan is shown, the files uploaded, and the other steps
+// marked skipped with the reason.
+func TestQuickstartNothingInstalled(t *testing.T) {
+	bin := t.TempDir()
+	for _, tool := range []string{"cat", "chmod", "mv", "mkdir", "head"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	var out bytes.Buffer
+	code := run(nil, &out)
+	t.Logf("output:\n%s", out.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"target  none (no Docker engine; no kubectl)", "✓ upload", "skipped: no Docker engine; no kubectl"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
