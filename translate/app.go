@@ -196,8 +196,12 @@ type HTTPCheck struct {
 // Resources holds requests (what the app is guaranteed, compose
 // "reservations") and limits (what it may not exceed).
 type Resources struct {
+	// Requests is what the scheduler reserves for the app (Compose:
+	// deploy.resources.reservations).
 	Requests Quantity `yaml:"requests,omitempty"`
-	Limits   Quantity `yaml:"limits,omitempty"`
+	// Limits is what the app may not exceed (Compose:
+	// deploy.resources.limits). A request may not exceed its limit.
+	Limits Quantity `yaml:"limits,omitempty"`
 }
 
 // Quantity is an amount of CPU and memory. Empty strings mean unset.

@@ -18,9 +18,13 @@ import (
 // [LabelInstance] = the app's name, so a deploy can select (and prune)
 // exactly one app's objects.
 const (
+	// LabelManagedBy is "ferry" on everything the translators write.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelName      = "app.kubernetes.io/name"
-	LabelInstance  = "app.kubernetes.io/instance"
+	// LabelName is the app's name; pods are selected by it and
+	// LabelInstance, never by labels that change (version, image).
+	LabelName = "app.kubernetes.io/name"
+	// LabelInstance is the app's name, the label to select one app by.
+	LabelInstance = "app.kubernetes.io/instance"
 	// ConfigHashAnnotation is set on the pod template to [ConfigHash], so
 	// that changing an environment variable or a secret rolls the pods.
 	ConfigHashAnnotation = "ferry.dev/config-hash"

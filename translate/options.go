@@ -42,7 +42,10 @@ func WithNamespace(ns string) Option { return func(o *options) { o.namespace = n
 
 // WithCreateNamespace, when create is true, adds the Namespace object set
 // by [WithNamespace] as the first document. Kubernetes only. The default
-// is false: the namespace is expected to exist.
+// is false: the namespace is expected to exist. The Namespace carries the
+// app's labels like every other object, so a deploy that prunes by
+// [LabelInstance] deletes it (and everything in it) once a later
+// translation of the app leaves it out.
 func WithCreateNamespace(create bool) Option {
 	return func(o *options) { o.createNamespace = create }
 }

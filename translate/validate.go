@@ -14,16 +14,22 @@ import (
 // ValidationError lists every problem found in an [App]. It is returned
 // by [App.Validate], [Parse], [Load], [ToCompose] and [ToKubernetes].
 type ValidationError struct {
+	// Problems holds at least one problem, in the order of the fields.
 	Problems []Problem
 }
 
 // Problem is one broken rule: the field path ("ports[1].container") and
 // what is wrong with it.
 type Problem struct {
-	Path    string
+	// Path locates the field, as written in YAML: "name",
+	// "ports[1].container", "env.LOG_LEVEL".
+	Path string
+	// Message says which rule the value breaks.
 	Message string
 }
 
+// String returns "path: message", or the message alone when Path is
+// empty.
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Message

@@ -148,10 +148,6 @@ func deref(s *string) string {
 	return *s
 }
 
-// validationNamespace is created for real in the test cluster so that
-// namespaced objects can be dry-run into it.
-const validationNamespace = "ferry-translate-test"
-
 func kubectl(t *testing.T, kubeconfig string, stdin []byte, args ...string) ([]byte, error) {
 	t.Helper()
 	cmd := exec.Command("kubectl", args...)
@@ -162,18 +158,11 @@ func kubectl(t *testing.T, kubeconfig string, stdin []byte, args ...string) ([]b
 
 func TestKubernetesDryRun(t *testing.T) {
 	kubeconfig := testenv.Kubeconfig(t)
-	ns, err := translate.ToKubernetes(&translate.App{Name: "ns", Image: "x"},
-		translate.WithNamespace(validationNamespace), translate.WithCreateNamespace(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nsDoc, _, _ := strings.Cut(string(ns), "\n---\n")
-	if out, err := kubectl(t, kubeconfig, []byte(nsDoc), "apply", "--server-side", "--field-manager=ferry-test", "-f", "-"); err != nil {
-		t.Fatalf("creating namespace: %v\n%s", err, out)
-	}
+	// Namespaced objects are dry-run into a namespace that exists for real.
+	ns := testenv.Namespace(t, kubeconfig)
 	for _, c := range validationCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			opts := append(c.opts, translate.WithNamespace(validationNamespace))
+			opts := append(append([]translate.Option(nil), c.opts...), translate.WithNamespace(ns))
 			manifests, err := translate.ToKubernetes(c.app, opts...)
 			if err != nil {
 				t.Fatal(err)
