@@ -66,8 +66,9 @@ func ConfigHash(app *App) string {
 // documents in this order: Namespace (only with [WithCreateNamespace]),
 // ConfigMap "<app>-env" (the env), Secret "<app>-secrets" (base64 data),
 // PersistentVolumeClaims "<app>-<volume>", the Deployment or StatefulSet
-// "<app>", the Service "<app>" and one Service per alias, and the Ingress
-// "<app>". Objects that would be empty are left out.
+// "<app>", the Service "<app>", for a StatefulSet its headless governing
+// Service "<app>-headless", one Service per alias, and the Ingress "<app>".
+// Objects that would be empty are left out.
 //
 // Pods select on the app.kubernetes.io/name and instance labels only,
 // disable service links, and carry a [ConfigHashAnnotation]. A Deployment
@@ -122,11 +123,16 @@ func ToKubernetes(app *App, opts ...Option) ([]byte, error) {
 	}
 	docs = append(docs, k.workload())
 	if len(app.Ports) > 0 {
-		docs = append(docs, k.service(app.Name))
+		docs = append(docs, k.service(app.Name, false))
+	}
+	if k.statefulSet() {
+		docs = append(docs, k.service(k.headlessName(), true))
+	}
+	if len(app.Ports) > 0 {
 		aliases := append([]string(nil), app.Aliases...)
 		sort.Strings(aliases)
 		for _, a := range aliases {
-			docs = append(docs, k.service(a))
+			docs = append(docs, k.service(a, false))
 		}
 	}
 	if len(app.Domains) > 0 {
@@ -221,7 +227,7 @@ func (k *kube) workload() *yaml.Node {
 	}
 	spec := newMap()
 	if k.statefulSet() {
-		spec.str("serviceName", app.Name)
+		spec.str("serviceName", k.headlessName())
 	}
 	spec.int("replicas", app.replicas())
 	spec.set("selector", newMap().set("matchLabels", k.selector()).node())
@@ -395,7 +401,11 @@ func (k *kube) probe(h *Health, failureThreshold int) *yaml.Node {
 	return p.node()
 }
 
-func (k *kube) service(name string) *yaml.Node {
+// headlessName is the StatefulSet's governing Service, which gives each
+// pod a stable DNS name ("<app>-0.<app>-headless").
+func (k *kube) headlessName() string { return k.app.Name + "-headless" }
+
+func (k *kube) service(name string, headless bool) *yaml.Node {
 	ports := seqNode()
 	for _, p := range k.app.Ports {
 		ports.Content = append(ports.Content, newMap().
@@ -404,10 +414,15 @@ func (k *kube) service(name string) *yaml.Node {
 			int("targetPort", p.Container).
 			str("protocol", strings.ToUpper(p.protocol())).node())
 	}
-	spec := newMap().
-		str("type", "ClusterIP").
-		set("selector", k.selector()).
-		set("ports", ports)
+	spec := newMap().str("type", "ClusterIP")
+	if headless {
+		spec.str("clusterIP", "None")
+		spec.set("publishNotReadyAddresses", boolNode(true))
+	}
+	spec.set("selector", k.selector())
+	if len(ports.Content) > 0 {
+		spec.set("ports", ports)
+	}
 	return k.object("v1", "Service", name, true).set("spec", spec.node()).node()
 }
 

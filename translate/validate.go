@@ -215,6 +215,8 @@ func (a *App) validate(ps *problems) {
 			ps.add(p, "%s is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter)", quoteVal(al))
 		case al == a.Name:
 			ps.add(p, "%s is the app's own name", quoteVal(al))
+		case a.Workload == "statefulset" && al == a.Name+"-headless":
+			ps.add(p, "%s is the StatefulSet's headless Service", quoteVal(al))
 		case seen[al]:
 			ps.add(p, "%s is listed twice", quoteVal(al))
 		}
