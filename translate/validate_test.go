@@ -81,9 +81,15 @@ func TestComposeConfig(t *testing.T) {
 			}
 			cmd := exec.Command(compose[0], args...)
 			cmd.Dir = dir
-			// Variables of the test's own environment must not leak into
-			// the file through interpolation.
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+			// The test's environment stays (docker needs DOCKER_CONFIG and
+			// friends): every "$" is escaped, so none of it may leak into
+			// the file; checkComposeEnv proves it. Compose's own settings go.
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "COMPOSE_") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "HOME=/nonexistent-home", "PATH_TEST=leak", "X=leak", "VAR=leak", "e=leak")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -114,6 +120,21 @@ func checkComposeEnv(t *testing.T, app *translate.App, out []byte) {
 	svc, ok := cfg.Services[app.Name]
 	if !ok {
 		t.Fatalf("service %q missing from config output", app.Name)
+	}
+	// The output of "config" is itself a compose file: after interpolating
+	// it writes every "$" as "$$" again.
+	unescape := func(s string) string { return strings.ReplaceAll(s, "$$", "$") }
+	for k, v := range svc.Environment {
+		if v != nil {
+			u := unescape(*v)
+			svc.Environment[k] = &u
+		}
+	}
+	for i := range svc.Entrypoint {
+		svc.Entrypoint[i] = unescape(svc.Entrypoint[i])
+	}
+	for i := range svc.Command {
+		svc.Command[i] = unescape(svc.Command[i])
 	}
 	want := map[string]string{}
 	for k, v := range app.Env {
