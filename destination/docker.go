@@ -91,7 +91,7 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 		check.Steps = append(check.Steps, st)
 	}
 	guard := timeout + 30*time.Second
-	return &Plan{
+	return withSecrets(&Plan{
 		Target:  "docker",
 		App:     app.Name,
 		Image:   app.Image,
@@ -111,7 +111,7 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 			{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
 			{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: guard},
 		}},
-	}, nil
+	}, app), nil
 }
 
 // composePrelude sets "$@" to the Compose program and f to the compose

@@ -47,11 +47,12 @@ func newDockerEnv(t *testing.T) *dockerEnv {
 
 func (e *dockerEnv) app(image string, env map[string]string) *translate.App {
 	return &translate.App{
-		Name:   "web",
-		Image:  image,
-		Ports:  []translate.Port{{Container: 8080, Host: e.port}},
-		Env:    env,
-		Health: &translate.Health{Command: []string{"/webapp", "-healthcheck", "/healthz"}, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2},
+		Name:    "web",
+		Image:   image,
+		Ports:   []translate.Port{{Container: 8080, Host: e.port}},
+		Env:     env,
+		Secrets: []translate.Secret{{Name: "token", Value: "quick-brown-fox-secret", Env: "TOKEN"}},
+		Health:  &translate.Health{Command: []string{"/webapp", "-healthcheck", "/healthz"}, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2},
 	}
 }
 
@@ -141,11 +142,25 @@ func TestDocker(t *testing.T) {
 	if got := e.get(); got != "hello" {
 		t.Errorf("GET / = %q, want hello", got)
 	}
-	if rec.count(executor.StepStart, "apply") == 0 || rec.count(executor.StepEnd, "verify") == 0 || rec.count(executor.StepEnd, "upload") != 1 {
+	if rec.count(executor.StepStart, "apply") == 0 || rec.count(executor.StepEnd, "verify") == 0 || rec.count(executor.StepEnd, "upload") != 2 {
 		t.Errorf("events: missing apply/verify/upload events")
 	}
 	if !strings.Contains(rec.output(), "running and healthy") {
 		t.Errorf("output events lack the health check's report:\n%s", rec.output())
+	}
+	for _, ev := range rec.events {
+		if strings.Contains(fmt.Sprint(ev), "quick-brown-fox-secret") || ev.Result != nil && strings.Contains(string(ev.Result.Stdout)+string(ev.Result.Stderr), "quick-brown-fox-secret") {
+			t.Errorf("an event shows the secret: %+v", ev)
+		}
+	}
+	plan, _ := e.target.Plan(v1)
+	for _, p := range []string{filepath.Join(plan.Dir, "secrets.env"), filepath.Join(plan.Dir, ".ferry", "releases", "1", "secrets.env")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", p, fi.Mode())
+		}
 	}
 	for _, s := range rep.Steps {
 		if s.Status != destination.StatusOK {

@@ -164,7 +164,7 @@ func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
 		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kc("rollout", "undo", w.ref(), "--namespace", ns)...), w.ref())
 		wait.WriteString(quoted(status...) + "\n")
 	}
-	return &Plan{
+	return withSecrets(&Plan{
 		Target:  "kubernetes",
 		App:     app.Name,
 		Image:   app.Image,
@@ -184,7 +184,7 @@ func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
 				quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 			{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: guard},
 		}},
-	}, nil
+	}, app), nil
 }
 
 // workload is a Deployment or StatefulSet found in the manifests.

@@ -225,3 +225,23 @@ func seconds(d time.Duration) string {
 	}
 	return fmt.Sprint(s)
 }
+
+// withSecrets makes every pipeline of p redact the app's secret values
+// from its events, results and errors, and returns p.
+func withSecrets(p *Plan, app *translate.App) *Plan {
+	var values []string
+	for _, s := range app.Secrets {
+		if s.Value != "" {
+			values = append(values, s.Value)
+		}
+	}
+	if len(values) == 0 {
+		return p
+	}
+	for _, pl := range p.pipelines() {
+		if pl != nil {
+			pl.Secrets = append(pl.Secrets, values...)
+		}
+	}
+	return p
+}

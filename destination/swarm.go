@@ -80,7 +80,7 @@ echo "swarm manager"
 		check.Steps = append(check.Steps, st)
 	}
 	guard := timeout + 30*time.Second
-	return &Plan{
+	return withSecrets(&Plan{
 		Target:  "swarm",
 		App:     app.Name,
 		Image:   app.Image,
@@ -100,7 +100,7 @@ echo "swarm manager"
 			{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
 			{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: guard},
 		}},
-	}, nil
+	}, app), nil
 }
 
 // stackWaitScript waits until every service of stack runs all its
