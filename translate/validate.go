@@ -127,6 +127,9 @@ func quoteVal(s string) string {
 // Validate checks a against every rule of the spec and returns a
 // [*ValidationError] listing all problems, or nil.
 func (a *App) Validate() error {
+	if a == nil {
+		return &ValidationError{Problems: []Problem{{Message: "no app (nil *App)"}}}
+	}
 	var ps problems
 	a.validate(&ps)
 	if len(ps) == 0 {
@@ -176,6 +179,8 @@ func (a *App) validate(ps *problems) {
 
 	if a.Replicas < 0 {
 		ps.add("replicas", "%d is negative", a.Replicas)
+	} else if a.Replicas > 10000 {
+		ps.add("replicas", "%d is more than 10000", a.Replicas)
 	}
 	a.validateResources(ps)
 	for _, k := range sortedKeys(a.Labels) {

@@ -259,3 +259,12 @@ func TestConfigHash(t *testing.T) {
 		t.Error("ConfigHash is not stable")
 	}
 }
+
+func TestNilApp(t *testing.T) {
+	if _, err := translate.ToCompose(nil); err == nil {
+		t.Error("ToCompose(nil) succeeded")
+	}
+	if _, err := translate.ToKubernetes(nil); err == nil {
+		t.Error("ToKubernetes(nil) succeeded")
+	}
+}
