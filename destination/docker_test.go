@@ -389,3 +389,28 @@ func TestDockerMissingTools(t *testing.T) {
 		t.Errorf("outcome %s, want failed (nothing changed)", de.Outcome)
 	}
 }
+
+// TestDockerComposeV1: the same deploy, update and rollback with the old
+// Python docker-compose, for hosts that have only that.
+func TestDockerComposeV1(t *testing.T) {
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Skip("docker-compose (v1) not installed")
+	}
+	if out, err := exec.Command("docker-compose", "version", "--short").Output(); err != nil || !strings.HasPrefix(string(out), "1.") {
+		t.Skipf("docker-compose is not v1: %s", out)
+	}
+	e := newDockerEnv(t)
+	e.target.ComposeCommand = []string{"docker-compose"}
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.mustDeploy(e.app(testenv.WebappV2, nil))
+	if got := e.get(); got != "hello v2" {
+		t.Errorf("GET / = %q, want hello v2", got)
+	}
+	rep, err := e.deploy(e.app(testenv.WebappV1, map[string]string{"FAIL_HEALTH": "1"}), nil)
+	if err == nil || rep.Outcome != destination.RolledBack {
+		t.Fatalf("failing deploy: %v, %s", err, rep.Outcome)
+	}
+	if got := e.get(); got != "hello v2" {
+		t.Errorf("after rollback GET / = %q, want hello v2", got)
+	}
+}
