@@ -1,0 +1,103 @@
+package destination
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/translate"
+)
+
+func TestParseLock(t *testing.T) {
+	owner, since, now := parseLock("held\nowner id=1 host=h pid=7 user=u time=x\nsince 100\nnow 160\n")
+	if owner != "id=1 host=h pid=7 user=u time=x" || since.Unix() != 100 || now.Unix() != 160 {
+		t.Errorf("parseLock = %q %v %v", owner, since.Unix(), now.Unix())
+	}
+}
+
+func TestStale(t *testing.T) {
+	host, _ := os.Hostname()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	r := &run{opts: &Options{StaleLock: time.Minute}}
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		owner string
+		age   time.Duration
+		stale bool
+	}{
+		{"host=elsewhere pid=1", 30 * time.Second, false},
+		{"host=elsewhere pid=1", 2 * time.Minute, true},
+		{"host=" + host + " pid=" + itoa(os.Getpid()), 0, false},
+		{"host=" + host + " pid=" + itoa(dead), 0, true},
+		{"", 0, false},
+	} {
+		if got := r.stale(tc.owner, t0, t0.Add(tc.age)) != ""; got != tc.stale {
+			t.Errorf("stale(%q, age %s) = %v, want %v", tc.owner, tc.age, got, tc.stale)
+		}
+	}
+	never := &run{opts: &Options{StaleLock: -1}}
+	if why := never.stale("host=elsewhere pid=1", t0, t0.Add(1000*time.Hour)); why != "" {
+		t.Errorf("StaleLock < 0 broke a lock: %s", why)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestPreviousOf(t *testing.T) {
+	h := []Record{
+		{Release: 1, Version: "a", Outcome: Succeeded},
+		{Release: 2, Version: "b", Outcome: Succeeded},
+		{Release: 3, Version: "c", Outcome: RolledBack},
+		{Release: 4, Version: "b", Outcome: Succeeded},
+	}
+	if l := live(h); l == nil || l.Release != 4 {
+		t.Errorf("live = %v, want 4", l)
+	}
+	if p := previousOf(h); p == nil || p.Release != 1 {
+		t.Errorf("previousOf = %v, want 1 (2 has the live version)", p)
+	}
+	if p := previousOf(h[:1]); p != nil {
+		t.Errorf("previousOf one release = %v, want nil", p)
+	}
+}
+
+func TestCheckFiles(t *testing.T) {
+	for _, p := range []string{"", "/etc/passwd", "../x", "a/../../x", ".ferry/lock", "a//b"} {
+		if err := checkFiles([]translate.File{{Path: p}}); err == nil {
+			t.Errorf("checkFiles(%q) = nil", p)
+		}
+	}
+	if err := checkFiles([]translate.File{{Path: "compose.yaml"}, {Path: "secrets/db"}}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	xe := &executor.ExitError{Host: "h:22", Step: "compose up", Code: 1, Stderr: []byte("first\nlast line\n")}
+	e := &Error{Host: "h:22", App: "web", Phase: "apply", Step: "compose up", Err: xe, Outcome: RolledBack}
+	want := `destination: h:22: deploy of "web" failed at apply step "compose up": exit status 1: last line; rolled back to the previous release`
+	if e.Error() != want {
+		t.Errorf("got  %s\nwant %s", e.Error(), want)
+	}
+	if !errors.As(e, &xe) {
+		t.Error("Error does not unwrap to the ExitError")
+	}
+}
+
+func TestPlanInvalidApp(t *testing.T) {
+	for _, target := range []Target{Docker{}, Swarm{}, Kubernetes{}} {
+		_, err := target.Plan(&translate.App{Name: "Bad_Name"})
+		var ve *translate.ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%T: err = %v, want *translate.ValidationError", target, err)
+		}
+	}
+}
