@@ -38,7 +38,7 @@ type spec struct {
 	Env     []string
 	Dir     string
 	User    string
-	Stdin   bool // the command reads the session's standard input
+	Stdin   bool   // the command reads the session's standard input
 	SudoPwd string // sudo's password, given to it through askpass
 }
 

@@ -22,7 +22,6 @@ type Local struct {
 	Logger *slog.Logger
 }
 
-
 // Command returns a [Cmd] that runs args on this machine.
 func (l *Local) Command(args ...string) *Cmd { return newCmd(l, args) }
 
