@@ -105,7 +105,7 @@ func dialSSH(ctx context.Context, addr string, cfg *Config) (*ssh.Client, error)
 		if prev != nil {
 			return nil, &TransportError{Host: target, Op: "dial", Err: fmt.Errorf("through jump host %s: %w", cfg.Jump[len(cfg.Jump)-1].Addr, err)}
 		}
-		return nil, &TransportError{Host: target, Op: "dial", Err: err}
+		return nil, err
 	}
 	if len(hops) > 0 {
 		conn = &hopConn{Conn: conn, hops: hops}
@@ -169,11 +169,9 @@ func handshake(ctx context.Context, conn net.Conn, addr, user string, auth []ssh
 		HostKeyCallback:   hk.HostKeyCallback(),
 		HostKeyAlgorithms: hk.HostKeyAlgorithms(addr),
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl) // not supported through a jump host: the AfterFunc covers it
-	}
-	// Closing conn (not only moving its deadline) also unblocks a
-	// handshake over a jump host's channel, which has no deadlines.
+	// ctx's deadline and cancellation both end the handshake by closing
+	// conn, which also unblocks a handshake over a jump host's channel
+	// (channels have no deadlines).
 	stop := context.AfterFunc(ctx, func() {
 		conn.SetDeadline(time.Unix(1, 0))
 		conn.Close()

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,11 @@ type Options struct {
 	Config []string
 	// Netns runs sshd inside that network namespace (ip netns exec).
 	Netns string
+	// PAM turns on UsePAM and keyboard-interactive authentication, so
+	// that passwords are checked through PAM as on a stock Debian host.
+	// False means UsePAM no and only public key authentication (plus
+	// what Config adds, e.g. "PasswordAuthentication yes").
+	PAM bool
 }
 
 // Server is a running sshd.
@@ -235,15 +241,20 @@ func (s *Server) start(opts Options, hostKeyLines []string) error {
 		"AuthorizedKeysFile " + s.AuthorizedKeys + " .ssh/authorized_keys",
 		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
 		"StrictModes no",
-		"UsePAM no",
 		"PermitRootLogin yes",
-		"PasswordAuthentication no",
-		"KbdInteractiveAuthentication no",
 		"LogLevel VERBOSE",
 		"Subsystem sftp internal-sftp",
 	}
 	cfg = append(cfg, hostKeyLines...)
+	// sshd keeps the first value of a keyword: Config lines go before the
+	// defaults below so that they can override them.
 	cfg = append(cfg, opts.Config...)
+	if opts.PAM {
+		cfg = append(cfg, "UsePAM yes", "KbdInteractiveAuthentication yes")
+	} else {
+		cfg = append(cfg, "UsePAM no", "KbdInteractiveAuthentication no")
+	}
+	cfg = append(cfg, "PasswordAuthentication no")
 	cfgFile := filepath.Join(s.Dir, "sshd_config")
 	if err := os.WriteFile(cfgFile, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
 		return err
@@ -253,6 +264,10 @@ func (s *Server) start(opts Options, hostKeyLines []string) error {
 		args = append([]string{"ip", "netns", "exec", opts.Netns}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
+	// Its own process group, so that Close stops the per-connection
+	// children too; and Wait does not wait for pipes they may still hold.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	s.logBuf = &lockedBuffer{}
 	cmd.Stdout = s.logBuf
 	cmd.Stderr = s.logBuf
@@ -303,6 +318,7 @@ func (s *Server) Close() error {
 		return nil
 	default:
 	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	s.cmd.Process.Kill()
 	<-s.done
 	return nil
