@@ -137,7 +137,9 @@ func (c *Client) connect(ctx context.Context) (*ssh.Client, int, error) {
 	var err error
 	var conn *ssh.Client
 	for attempt := 0; ; attempt++ {
-		conn, err = dialSSH(ctx, c.addr, c.cfg)
+		actx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout())
+		conn, err = dialSSH(actx, c.addr, c.cfg)
+		cancel()
 		if err == nil || attempt >= c.cfg.dialRetries() || !retryable(err) || ctx.Err() != nil {
 			break
 		}

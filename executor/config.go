@@ -29,6 +29,11 @@ type Config struct {
 	// Empty means the target is dialled directly.
 	Jump []Hop
 
+	// DialTimeout bounds each attempt to connect and complete the
+	// handshake, including redials made on behalf of a command whose
+	// context has no deadline. Zero means 30s.
+	DialTimeout time.Duration
+
 	// KeepAlive is the interval between keepalive requests on an idle or
 	// busy connection. Zero means 15s; a negative value disables them.
 	KeepAlive time.Duration
@@ -95,6 +100,13 @@ func (c *Config) keepAlive() time.Duration {
 		return defaultKeepAlive
 	}
 	return c.KeepAlive
+}
+
+func (c *Config) dialTimeout() time.Duration {
+	if c.DialTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return c.DialTimeout
 }
 
 func (c *Config) keepAliveMax() int {
