@@ -20,9 +20,14 @@ import (
 //
 // Its plan checks kubectl, the kubeconfig and the right to update the
 // workload in the namespace, then applies the manifests server-side with
-// ferry's field manager, pruning the app's objects that the manifests no
-// longer hold (selected by the app.kubernetes.io/instance and managed-by
-// labels), and waits for `kubectl rollout status`. Rollback runs
+// ferry's field manager, prunes the app's objects that the manifests no
+// longer hold, and waits for `kubectl rollout status`.
+//
+// Pruning is label-scoped and explicit: for each kind of the allowlist,
+// `kubectl delete` of the objects labelled with the app's
+// app.kubernetes.io/instance and managed-by=ferry whose names are not in
+// the manifests. (kubectl's own --prune does not work with server-side
+// apply, and its applysets are still alpha.) Rollback runs
 // `kubectl rollout undo`, then applies the previous release's manifests
 // again; the first release of an app is deleted instead.
 //
@@ -51,7 +56,7 @@ type Kubernetes struct {
 	// Kubectl is the kubectl program on the host. Empty means "kubectl".
 	Kubectl string
 	// PruneAllowlist lists the kinds that may be pruned, as
-	// group/version/Kind ("core/v1/Service"). Nil means the kinds the
+	// group/version/Kind ("core/v1/Service", "apps/v1/Deployment"). Nil means the kinds the
 	// translator creates except PersistentVolumeClaim, so that removing a
 	// volume from an app never deletes its data.
 	PruneAllowlist []string
@@ -95,9 +100,15 @@ func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	workloads, err := workloadsOf(manifest)
+	objects, err := objectsOf(manifest)
 	if err != nil {
 		return nil, err
+	}
+	var workloads []object
+	for _, o := range objects {
+		if o.group() == "apps" && (o.Kind == "Deployment" || o.Kind == "StatefulSet") {
+			workloads = append(workloads, o)
+		}
 	}
 	if len(workloads) == 0 {
 		return nil, errors.New("destination: the manifests hold no Deployment or StatefulSet")
@@ -134,9 +145,30 @@ func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
 	kc := func(args ...string) []string { return append(append([]string(nil), kubectl...), args...) }
 	selector := "app.kubernetes.io/instance=" + app.Name + ",app.kubernetes.io/managed-by=ferry"
 	apply := kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts",
-		"--namespace", ns, "-f", ManifestFile, "--prune", "-l", selector)
+		"--namespace", ns, "-f", ManifestFile)
+	var prune []executor.Step
+	var pruneScript strings.Builder
 	for _, a := range allow {
-		apply = append(apply, "--prune-allowlist="+a)
+		parts := strings.Split(a, "/")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
+		}
+		resource := strings.ToLower(parts[2])
+		if parts[0] != "core" && parts[0] != "" {
+			resource += "." + parts[0]
+		}
+		var keep []string
+		for _, o := range objects {
+			if o.Kind == parts[2] && o.group() == strings.TrimPrefix(parts[0], "core") {
+				keep = append(keep, "metadata.name!="+o.Metadata.Name)
+			}
+		}
+		args := kc("delete", resource, "--namespace", ns, "-l", selector, "--ignore-not-found", "--wait=false")
+		if len(keep) > 0 {
+			args = append(args, "--field-selector", strings.Join(keep, ","))
+		}
+		prune = append(prune, executor.Step{Name: "prune " + parts[2], Args: args})
+		pruneScript.WriteString(quoted(args...) + "\n")
 	}
 	del := kc("delete", "--namespace", ns, "-f", ManifestFile, "--ignore-not-found", "--wait=false")
 
@@ -173,47 +205,56 @@ func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
 		Files:   placed,
 		Timeout: timeout,
 		Check:   check,
-		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: []executor.Step{
+		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: append([]executor.Step{
 			{Name: "apply", Args: apply},
-		}},
+		}, prune...)},
 		Verify: verify,
 		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
 			{Name: "restore previous files", Script: restoreScript},
 			{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
-			{Name: "apply previous release", Script: ifPrevious(quoted(apply...)+"\n",
+			{Name: "apply previous release", Script: ifPrevious(quoted(apply...)+"\n"+pruneScript.String(),
 				quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 			{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: guard},
 		}},
 	}, app), nil
 }
 
-// workload is a Deployment or StatefulSet found in the manifests.
-type workload struct{ kind, name string }
+// object is an object found in the manifests.
+type object struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+}
 
-func (w workload) ref() string { return strings.ToLower(w.kind) + "/" + w.name }
+// group is the object's API group, "" for the core group.
+func (o object) group() string {
+	if g, _, ok := strings.Cut(o.APIVersion, "/"); ok {
+		return g
+	}
+	return ""
+}
 
-func (w workload) resource() string { return strings.ToLower(w.kind) + "s.apps" }
+func (o object) ref() string { return strings.ToLower(o.Kind) + "/" + o.Metadata.Name }
 
-// workloadsOf lists the Deployments and StatefulSets in a YAML stream.
-func workloadsOf(manifest []byte) ([]workload, error) {
+func (o object) resource() string { return strings.ToLower(o.Kind) + "s." + o.group() }
+
+// objectsOf lists the objects in a YAML stream.
+func objectsOf(manifest []byte) ([]object, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(manifest))
-	var out []workload
+	var out []object
 	for {
-		var obj struct {
-			Kind     string `yaml:"kind"`
-			Metadata struct {
-				Name string `yaml:"name"`
-			} `yaml:"metadata"`
-		}
-		err := dec.Decode(&obj)
+		var o object
+		err := dec.Decode(&o)
 		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("destination: reading the manifests: %v", err)
 		}
-		if obj.Kind == "Deployment" || obj.Kind == "StatefulSet" {
-			out = append(out, workload{obj.Kind, obj.Metadata.Name})
+		if o.Kind != "" {
+			out = append(out, o)
 		}
 	}
 }
