@@ -55,6 +55,7 @@ type Cmd struct {
 	WaitDelay time.Duration
 
 	r        runner
+	ctx      context.Context
 	started  bool
 	finished bool
 	p        proc
@@ -113,6 +114,7 @@ func (c *Cmd) Start(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	c.ctx = ctx
 	nonce := newNonce()
 	c.pgid = make(chan int, 1)
 	c.stderrTl = newCapture(4 << 10)
@@ -198,7 +200,7 @@ func (c *Cmd) Wait() error {
 	close(c.stopped)
 	if <-c.stopDone {
 		// We stopped it because the context ended.
-		return context.Cause(contextOf(err))
+		return c.ctx.Err()
 	}
 	if err != nil && !errors.Is(err, ErrWaitDelay) {
 		return err
@@ -214,18 +216,6 @@ func (c *Cmd) Wait() error {
 	}
 	return err
 }
-
-// contextOf exists so Wait can report the context's error without
-// keeping the context; the cancellation goroutine only runs when the
-// context is done, so Canceled is the honest answer unless a deadline
-// passed.
-func contextOf(error) context.Context { return canceledCtx }
-
-var canceledCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 // Run starts the command and waits for it. See [Cmd.Start] and
 // [Cmd.Wait].
