@@ -74,9 +74,16 @@ func AddUser(tb testing.TB, name string, opts UserOptions) *User {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	pwLine := name + ":*\n" // no password, but not locked: sshd refuses locked accounts
 	if opts.Password != "" {
-		cmd := exec.Command("chpasswd")
-		cmd.Stdin = strings.NewReader(name + ":" + opts.Password + "\n")
+		pwLine = name + ":" + opts.Password + "\n"
+	}
+	{
+		cmd := exec.Command("chpasswd", "-e")
+		if opts.Password != "" {
+			cmd = exec.Command("chpasswd")
+		}
+		cmd.Stdin = strings.NewReader(pwLine)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			tb.Fatalf("sshdtest: chpasswd %s: %v\n%s", name, err, out)
 		}
