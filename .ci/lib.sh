@@ -40,18 +40,19 @@ start_daemon() {
 	echo "$1" >"$PIDS/$name.cmd"
 }
 
-# stop_daemon NAME: SIGTERM the daemon, SIGKILL after 10 s; no-op if gone.
+# stop_daemon NAME [SECONDS]: SIGTERM the daemon, SIGKILL after SECONDS
+# (default 10); no-op if it is gone.
 stop_daemon() {
-	local name=$1 pid i
+	local name=$1 grace=${2:-10} pid i
 	if running "$name"; then
 		pid=$(cat "$PIDS/$name.pid")
 		kill "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
+		for ((i = 0; i < grace * 10; i++)); do
 			[[ -e /proc/$pid ]] || break
 			sleep 0.1
 		done
 		if [[ -e /proc/$pid ]]; then
-			log "$name (pid $pid) ignored SIGTERM; killing"
+			log "$name (pid $pid) still running ${grace}s after SIGTERM; killing"
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	fi
