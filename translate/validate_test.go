@@ -189,11 +189,60 @@ func TestKubernetesDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, err := kubectl(t, kubeconfig, manifests, "apply", "--server-side", "--dry-run=server",
-				"--field-manager=ferry-test", "-f", "-")
+				"--validate=strict", "--field-manager=ferry-test", "-f", "-")
 			if err != nil {
 				t.Fatalf("kubectl apply --dry-run=server: %v\n%s\n--- manifests:\n%s", err, out, manifests)
 			}
 			t.Logf("%s", out)
 		})
 	}
+}
+
+// TestKubernetesRollout applies samples for real and waits for their
+// rollouts (the test cluster's fake node makes pods Ready, and its default
+// StorageClass binds claims). Changing only an env value must roll the
+// pods: the config checksum annotation changes the pod template.
+func TestKubernetesRollout(t *testing.T) {
+	kubeconfig := testenv.Kubeconfig(t)
+	ns := testenv.Namespace(t, kubeconfig)
+	apply := func(app *translate.App) {
+		t.Helper()
+		manifests, err := translate.ToKubernetes(app, translate.WithNamespace(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := kubectl(t, kubeconfig, manifests, "apply", "--server-side", "--field-manager=ferry-test", "-f", "-"); err != nil {
+			t.Fatalf("apply %s: %v\n%s", app.Name, err, out)
+		}
+	}
+	rollout := func(workload string) {
+		t.Helper()
+		if out, err := kubectl(t, kubeconfig, nil, "-n", ns, "rollout", "status", workload, "--timeout=120s"); err != nil {
+			t.Fatalf("rollout status %s: %v\n%s", workload, err, out)
+		}
+	}
+	web, err := translate.Load("../examples/apps/web.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web.Env = map[string]string{"GREETING": "hello"}
+	apply(web)
+	db, err := translate.Load("../examples/apps/db.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(db)
+	rollout("deployment/web")
+	rollout("statefulset/db")
+
+	web.Env["GREETING"] = "hello again"
+	apply(web)
+	out, err := kubectl(t, kubeconfig, nil, "-n", ns, "get", "deployment", "web", "-o", "jsonpath={.metadata.generation}")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if string(out) != "2" {
+		t.Errorf("after an env change the Deployment's generation is %s, want 2 (pods not rolled)", out)
+	}
+	rollout("deployment/web")
 }
