@@ -29,9 +29,11 @@ const DefaultMaxSessions = 10
 // handshakeTimeout bounds an incoming connection's SSH handshake.
 const handshakeTimeout = 30 * time.Second
 
-// Server is an SSH server listening on a loopback address. Its exported
-// fields other than Addr may be changed between [NewUnstartedServer] and
-// [Server.Start], and must not be changed afterwards.
+// Server is an SSH server listening on a loopback address. User,
+// ClientSigner, Password, MaxSessions, Dir and Handler may be changed
+// between [NewUnstartedServer] and [Server.Start], and must not be
+// changed afterwards; Addr and HostKey are set by the server. A Server
+// cannot be restarted after Close.
 type Server struct {
 	// Addr is the server's address, "127.0.0.1:port". It is set by Start.
 	Addr string

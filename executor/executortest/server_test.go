@@ -95,9 +95,10 @@ func TestSignalRequestReachesProcessGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shell ignores nothing; the trap runs once the foreground sleep,
-	// which is in the same process group, has been killed too.
-	if err := sess.Start(`trap 'echo trapped; exit 7' TERM; echo ready; sleep 60 & wait`); err != nil {
+	// The inner shell only sees the signal if it goes to the whole
+	// process group; the outer one, with no trap, dies of it.
+	inner := `trap "echo inner got TERM; exit 0" TERM; echo ready; while :; do sleep 0.05; done`
+	if err := sess.Start(`sh -c '` + inner + `'; echo outer survived`); err != nil {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(out)
@@ -107,13 +108,16 @@ func TestSignalRequestReachesProcessGroup(t *testing.T) {
 	if err := sess.Signal(ssh.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// Fail rather than hang if the inner shell never stops.
+	guard := time.AfterFunc(10*time.Second, s.CloseConnections)
+	defer guard.Stop()
 	rest, _ := io.ReadAll(r)
 	err = sess.Wait()
 	var ee *ssh.ExitError
-	if !errors.As(err, &ee) || ee.ExitStatus() != 7 {
-		t.Fatalf("err = %v, want exit status 7", err)
+	if !errors.As(err, &ee) || ee.Signal() != "TERM" {
+		t.Errorf("err = %v, want exit signal TERM", err)
 	}
-	if string(rest) != "trapped\n" {
+	if string(rest) != "inner got TERM\n" {
 		t.Errorf("output after signal = %q", rest)
 	}
 }
@@ -244,18 +248,13 @@ func TestMaxSessions(t *testing.T) {
 
 	// A closed session frees its slot once the server has seen the close.
 	s1.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, func() bool {
 		sess, err := c.NewSession()
 		if err == nil {
 			sess.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if got := s.MaxConcurrent(); got != 3 {
 		t.Errorf("MaxConcurrent = %d, want 3", got)
 	}
@@ -276,25 +275,37 @@ func TestSlotHeldUntilCommandExits(t *testing.T) {
 	c := dial(t, s)
 	dir := t.TempDir()
 	sess := session(t, c)
-	if err := sess.Start("touch " + dir + "/started; sleep 0.5"); err != nil {
+	if err := sess.Start("cd " + dir + " && touch started && until [ -e release ]; do sleep 0.02; done"); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(dir + "/started"); err == nil {
-			break
+	waitFor(t, func() bool { _, err := os.Stat(dir + "/started"); return err == nil })
+	sess.Close() // the command goes on, as under sshd
+	if sess2, err := c.NewSession(); err == nil {
+		sess2.Close()
+		t.Fatal("session opened while the first command still runs")
+	}
+	if err := os.WriteFile(dir+"/release", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		sess2, err := c.NewSession()
+		if err == nil {
+			sess2.Close()
+		}
+		return err == nil
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	sess.Close() // the command goes on, as under sshd
-	if _, err := c.NewSession(); err == nil {
-		t.Fatal("session opened while the first command still runs")
-	}
-	time.Sleep(time.Second)
-	sess2, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("after the command exited: %v", err)
-	}
-	sess2.Close()
 }
 
 func TestCloseConnections(t *testing.T) {
@@ -389,14 +400,14 @@ func TestHandlerNoExitStatus(t *testing.T) {
 
 func TestHandlerCanExec(t *testing.T) {
 	t.Parallel()
-	var seen string
+	seen := make(chan string, 1)
 	s := executortest.NewServer(t, func(s *executortest.Session) int {
-		seen = s.Command
+		seen <- s.Command
 		return executortest.Exec(s)
 	})
 	out, err := session(t, dial(t, s)).Output("echo real")
-	if err != nil || string(out) != "real\n" || seen != "echo real" {
-		t.Fatalf("out %q, err %v, seen %q", out, err, seen)
+	if cmd := <-seen; err != nil || string(out) != "real\n" || cmd != "echo real" {
+		t.Fatalf("out %q, err %v, command %q", out, err, cmd)
 	}
 }
 

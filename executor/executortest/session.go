@@ -21,7 +21,8 @@ import (
 // A Handler may read Stdin and write Stdout and Stderr as it likes, from
 // any goroutine, until it returns; after it returns the server sends EOF,
 // the exit status and closes the channel. It should return soon after
-// [Session.Context] is done, or [Server.Close] blocks.
+// [Session.Context] is done, or [Server.Close] blocks. A panic in a
+// Handler is not recovered.
 type Handler func(s *Session) (exitStatus int)
 
 // Session is one exec or shell request, as seen by a [Handler].
