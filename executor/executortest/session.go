@@ -110,8 +110,9 @@ func killGroup(pgid int) { syscall.Kill(-pgid, syscall.SIGKILL) }
 // Exec writes the error to Stderr and returns 255.
 //
 // Handlers may call Exec to run commands for real after inspecting or
-// recording them. The command's process group is killed by
-// [Server.Close].
+// recording them; a handler that replaces s.Stdin must give a reader
+// that returns EOF when the channel ends, or [Server.Close] blocks. The
+// command's process group is killed by [Server.Close].
 func Exec(s *Session) int {
 	args := []string{"/bin/sh"}
 	if s.Command != "" {
