@@ -100,7 +100,7 @@ replicas: -1 is negative
 			t.Fatal(err)
 		}
 		out, errOut, code := runBin(t, bin, "-to", "compose", bad)
-		if code != 1 || out != "" || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "replica") {
+		if code != 1 || out != "" || !strings.HasSuffix(errOut, "bad.yaml:3: unknown key \"replica\" in app\n") {
 			t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 	})
