@@ -265,4 +265,3 @@ func BenchmarkStream1GiB(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(float64(ru.Maxrss)/1024, "MiB-peak-RSS")
 }
-
