@@ -259,19 +259,30 @@ func TestDockerFirstDeployFails(t *testing.T) {
 func TestDockerOrphans(t *testing.T) {
 	e := newDockerEnv(t)
 	e.mustDeploy(e.app(testenv.WebappV1, nil))
-	orphan := e.project + "-old"
-	if out, err := exec.Command("docker", "run", "-d", "--name", orphan,
-		"--label", "com.docker.compose.project="+e.project,
-		"--label", "com.docker.compose.service=old",
-		"--label", "com.docker.compose.oneoff=False",
-		"--label", "com.docker.compose.container-number=1",
-		testenv.WebappV1).CombinedOutput(); err != nil {
-		t.Fatalf("docker run: %v: %s", err, out)
+	// Another service joins the project, as if an earlier version of the
+	// app had it.
+	compose := strings.Fields(testenv.Compose(t))
+	extra := filepath.Join(t.TempDir(), "old.yaml")
+	if err := os.WriteFile(extra, []byte("services:\n  old:\n    image: "+testenv.WebappV1+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(compose[0], append(compose[1:], "-p", e.project, "-f", extra, "up", "-d")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", cmd, err, out)
+	}
+	if n := len(e.containers()); n != 2 {
+		t.Fatalf("%d containers, want 2", n)
 	}
 	e.mustDeploy(e.app(testenv.WebappV2, nil))
-	if exec.Command("docker", "inspect", orphan).Run() == nil {
-		t.Errorf("orphan container %s was not removed", orphan)
-		exec.Command("docker", "rm", "-f", orphan).Run()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+e.project, "--filter", "label=com.docker.compose.service=old").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(string(out)); len(ids) != 0 {
+		t.Errorf("orphan service \"old\" not removed: %v", ids)
+	}
+	if got := e.get(); got != "hello v2" {
+		t.Errorf("GET / = %q, want hello v2", got)
 	}
 }
 
