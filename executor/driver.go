@@ -165,10 +165,12 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string) string {
 		}
 		fmt.Fprintf(&b, "r=$?; m e:%d:$r\n", id)
 		if !ignore[i] {
-			b.WriteString("[ $r -eq 0 ] || exit $r\n")
+			b.WriteString("[ $r -eq 0 ] || { m x:0; exit $r; }\n")
 		}
 	}
-	b.WriteString("exit 0\n")
+	// "x" says the script is done: whatever follows on the streams comes
+	// from background children of a step.
+	b.WriteString("m x:0\nexit 0\n")
 	return b.String()
 }
 

@@ -274,7 +274,7 @@ func partialPrefix(p, prefix []byte) int {
 }
 
 func parseMarker(payload string) (kind string, step int, code int, err error) {
-	// Forms: "pid:N", "s:I", "e:I:RC".
+	// Forms: "pid:N", "s:I", "e:I:RC", "x:0".
 	fields := bytes.Split([]byte(payload), []byte(":"))
 	kind = string(fields[0])
 	nums := make([]int, 0, 2)
@@ -286,7 +286,7 @@ func parseMarker(payload string) (kind string, step int, code int, err error) {
 		nums = append(nums, v)
 	}
 	switch {
-	case kind == "pid" && len(nums) == 1, kind == "s" && len(nums) == 1:
+	case kind == "pid" && len(nums) == 1, kind == "s" && len(nums) == 1, kind == "x" && len(nums) == 1:
 		return kind, nums[0], 0, nil
 	case kind == "e" && len(nums) == 2:
 		return kind, nums[0], nums[1], nil

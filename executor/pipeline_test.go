@@ -246,3 +246,26 @@ func TestCancelStopsRemoteWork(t *testing.T) {
 		})
 	}
 }
+
+// A step that leaves a background child holding its output open must not
+// hold up the pipeline.
+func TestBackgroundChildDoesNotHang(t *testing.T) {
+	for name, ex := range executors(t) {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			res, err := ex.Run(context.Background(), &executor.Pipeline{Steps: []executor.Step{
+				{Script: "sleep 20 & echo started"},
+				{Args: []string{"echo", "next"}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("took %v", d)
+			}
+			if string(res.Steps[0].Stdout) != "started\n" || string(res.Steps[1].Stdout) != "next\n" {
+				t.Fatalf("%q %q", res.Steps[0].Stdout, res.Steps[1].Stdout)
+			}
+		})
+	}
+}

@@ -14,8 +14,9 @@ import (
 const defaultOutputLimit = 64 << 10
 
 // batchWaitDelay bounds how long a batch waits for its output streams
-// after its script exited (a step may leave a background child holding
-// them open).
+// once its script said it is done (a step may leave a background child
+// holding them open). Output of the script itself is never cut short:
+// the wait starts only after its last marker arrived on both streams.
 const batchWaitDelay = 2 * time.Second
 
 // runPipeline runs p on r. It is shared by [Client.Run] and [Local.Run].
@@ -135,6 +136,8 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		pgid    = make(chan int, 1)
 		gotPid  bool
 		killReq = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
+		xSeen      int
+		scriptDone = make(chan struct{})
 	)
 	get := func(i int) *stepRun {
 		s := runs[i]
@@ -207,12 +210,17 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	marker := func(k int) func(string) {
 		return func(m string) {
 			kind, i, rc, err := parseMarker(m)
-			if err != nil || (kind != "pid" && (i < first || i > last)) {
+			if err != nil || ((kind == "s" || kind == "e") && (i < first || i > last)) {
 				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch kind {
+			case "x":
+				xSeen++
+				if xSeen == 2 {
+					close(scriptDone)
+				}
 			case "pid":
 				if !gotPid {
 					gotPid = true
@@ -301,7 +309,19 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		killedBy.Unlock()
 	}()
 
-	st, werr := proc.wait(batchWaitDelay)
+	go func() {
+		select {
+		case <-scriptDone:
+		case <-exited:
+			return
+		}
+		select {
+		case <-time.After(batchWaitDelay):
+			proc.abort() // a background child holds the streams open
+		case <-exited:
+		}
+	}()
+	st, werr := proc.wait(0)
 	outD.Flush()
 	errD.Flush()
 	close(exited)
