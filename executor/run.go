@@ -130,12 +130,12 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	script := batchScript(pr.specs[first:last+1], ignore, first, nonce)
 
 	var (
-		mu      sync.Mutex
-		cur     = [2]int{-1, -1}
-		runs    = map[int]*stepRun{}
-		pgid    = make(chan int, 1)
-		gotPid  bool
-		killReq = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
+		mu         sync.Mutex
+		cur        = [2]int{-1, -1}
+		runs       = map[int]*stepRun{}
+		pgid       = make(chan int, 1)
+		gotPid     bool
+		killReq    = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
 		xSeen      int
 		scriptDone = make(chan struct{})
 	)
