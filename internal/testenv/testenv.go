@@ -85,7 +85,8 @@ var namespaceSeq atomic.Int64
 // kubeconfig (as returned by [Kubeconfig]), waits until its "default"
 // service account exists (pods are refused before), and deletes it, without
 // waiting, when the test ends. The name is derived from the test's name,
-// e.g. "t-3-testdeploy-rollback", and is a valid DNS-1123 label.
+// with the process id and a counter ("t-4242-3-testdeploy-rollback"), and
+// is a valid DNS-1123 label.
 func Namespace(tb testing.TB, kubeconfig string) string {
 	tb.Helper()
 	base := strings.Trim(dnsUnsafe.ReplaceAllString(strings.ToLower(tb.Name()), "-"), "-")
