@@ -186,7 +186,7 @@ func handshake(ctx context.Context, conn net.Conn, addr, user string, auth []ssh
 	}
 	if err != nil {
 		conn.Close()
-		return nil, &TransportError{Host: addr, Op: "handshake", Err: handshakeError(err)}
+		return nil, &TransportError{Host: addr, Op: "handshake", Err: handshakeError(user, err)}
 	}
 	conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
@@ -210,9 +210,9 @@ func isTimeout(err error) bool {
 
 // handshakeError keeps x/crypto's error (and with it *HostKeyError and
 // knownhosts errors) but makes refused authentication plain.
-func handshakeError(err error) error {
+func handshakeError(user string, err error) error {
 	if strings.Contains(err.Error(), "unable to authenticate") {
-		return fmt.Errorf("authentication refused: %w", err)
+		return fmt.Errorf("authentication refused for user %q: %w", user, err)
 	}
 	return err
 }

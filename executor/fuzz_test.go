@@ -1,34 +1,45 @@
-package executor_test
+package executor
 
 import (
-	"context"
+	"net"
 	"strings"
 	"testing"
-
-	"github.com/ferryhq/ferry/internal/sshdtest"
 )
 
-// FuzzArgvOverSSH sends arbitrary argv through a real OpenSSH sshd and
-// checks that every argument arrives unchanged.
-func FuzzArgvOverSSH(f *testing.F) {
-	for _, s := range []string{"", "x", "'", `"`, `\`, "$(id)", "`id`", "a\nb", "\xff", "*", "~root", "-e", "%s", "'\\''", "\r", "é"} {
-		f.Add(s, "second")
+func FuzzNormalizeAddr(f *testing.F) {
+	for _, s := range []string{"", "host", "host:22", "[::1]:22", "[::1]", "::1", "a:b:c", "h:0", "h:65536", ":22", "h:", "[h]", "user@h", "h h", "\x00"} {
+		f.Add(s)
 	}
-	c, _ := dialSSHD(f, sshdtest.Options{})
-	f.Fuzz(func(t *testing.T, a, b string) {
-		if strings.IndexByte(a, 0) >= 0 || strings.IndexByte(b, 0) >= 0 {
-			// argv cannot carry NUL: it must be refused, not mangled.
-			if err := c.Command("true", a, b).Run(context.Background()); err == nil {
-				t.Fatal("NUL byte in argv was not refused")
-			}
+	f.Fuzz(func(t *testing.T, s string) {
+		addr, err := normalizeAddr(s)
+		if err != nil {
 			return
 		}
-		out, err := c.Command("printf", `%s\0`, a, b).Output(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			t.Fatalf("normalizeAddr(%q) = %q: not host:port", s, addr)
 		}
-		if want := a + "\x00" + b + "\x00"; string(out) != want {
-			t.Fatalf("got %q, want %q", out, want)
+		if again, err := normalizeAddr(addr); err != nil || again != addr {
+			t.Fatalf("not idempotent: %q → %q → %q, %v", s, addr, again, err)
 		}
 	})
+}
+
+func FuzzParseHost(f *testing.F) {
+	for _, s := range []string{"root@web1", "web1:2222", "u@[::1]:22", "@h", "u@", "a@b@c", "[::1", " h ", "h:x"} {
+		f.Add(s, 22)
+	}
+	f.Fuzz(func(t *testing.T, s string, port int) {
+		user, addr, err := ParseHost(s, port)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(user, "@ \t") {
+			t.Fatalf("ParseHost(%q): user %q", s, user)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			t.Fatalf("ParseHost(%q): addr %q", s, addr)
+		}
+	})
+	_ = ReadHostList
 }
