@@ -79,7 +79,7 @@ func ExampleDeploy() {
 	}
 	defer client.Close()
 
-	var ex executor.Executor = asExecutor(client)
+	var ex executor.Executor = client
 	report, err := destination.Deploy(ctx, ex, plan, &destination.Options{
 		Observer: executor.ObserverFunc(func(e executor.Event) {
 			if e.Kind == executor.Output {

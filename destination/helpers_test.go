@@ -1,12 +1,9 @@
 package destination_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"io/fs"
 	"net"
 	"strings"
 	"sync"
@@ -36,47 +33,7 @@ func dialSSHD(t *testing.T) executor.Executor {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return asExecutor(c)
-}
-
-// asExecutor returns c as an executor.Executor, adding WriteFile through
-// a pipeline when the client has none of its own.
-func asExecutor(c interface {
-	Command(args ...string) *executor.Cmd
-	Run(ctx context.Context, p *executor.Pipeline) (*executor.Result, error)
-	Host() string
-	Close() error
-}) executor.Executor {
-	if ex, ok := c.(executor.Executor); ok {
-		return ex
-	}
-	return &writeShim{c}
-}
-
-type writeShim struct {
-	runner interface {
-		Command(args ...string) *executor.Cmd
-		Run(ctx context.Context, p *executor.Pipeline) (*executor.Result, error)
-		Host() string
-		Close() error
-	}
-}
-
-func (w *writeShim) Command(args ...string) *executor.Cmd { return w.runner.Command(args...) }
-func (w *writeShim) Run(ctx context.Context, p *executor.Pipeline) (*executor.Result, error) {
-	return w.runner.Run(ctx, p)
-}
-func (w *writeShim) Host() string { return w.runner.Host() }
-func (w *writeShim) Close() error { return w.runner.Close() }
-func (w *writeShim) WriteFile(ctx context.Context, path string, data []byte, perm fs.FileMode) error {
-	_, err := w.runner.Run(ctx, &executor.Pipeline{Name: "write", Steps: []executor.Step{{
-		Name:   "write " + path,
-		Script: `umask 077; t="$F.tmp.$$"; cat >"$t" && chmod "$M" "$t" && mv -f "$t" "$F"` + "\n",
-		Env:    []string{"F=" + path, fmt.Sprintf("M=%o", perm.Perm())},
-		Stdin:  bytes.NewReader(data),
-		Hidden: true,
-	}}})
-	return err
+	return c
 }
 
 // withEnv adds environment variables to every pipeline an executor runs.

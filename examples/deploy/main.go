@@ -100,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer client.Close()
-	ex := asExecutor(client)
+	var ex executor.Executor = client
 
 	fmt.Fprintf(stdout, "deploying %s (%s, version %s) to %s on %s\n", app.Name, app.Image, plan.Version, *to, addr)
 	rep, err := destination.Deploy(ctx, ex, plan, &destination.Options{Observer: &printer{w: stdout}})

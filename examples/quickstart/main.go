@@ -60,7 +60,7 @@ func run(args []string, out io.Writer) int {
 		return 1
 	}
 	defer client.Close()
-	ex := asExecutor(client)
+	var ex executor.Executor = client
 	fmt.Fprintf(out, "ferry quickstart\n")
 	fmt.Fprintf(out, "  host    %s@%s (an SSH server in this process, running commands on this machine)\n", srv.User, srv.Addr)
 
