@@ -40,7 +40,7 @@ func newDockerEnv(t *testing.T) *dockerEnv {
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
 			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 		}
-		exec.Command("docker", "network", "rm", e.network).Run()
+		exec.Command("docker", "network", "rm", e.network, e.project+"_default").Run()
 	})
 	return e
 }
