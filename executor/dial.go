@@ -211,6 +211,10 @@ func isTimeout(err error) bool {
 // handshakeError keeps x/crypto's error (and with it *HostKeyError and
 // knownhosts errors) but makes refused authentication plain.
 func handshakeError(user string, err error) error {
+	var he *HostKeyError
+	if errors.As(err, &he) {
+		return he // not "ssh: handshake failed: ..."
+	}
 	if strings.Contains(err.Error(), "unable to authenticate") {
 		return fmt.Errorf("authentication refused for user %q: %w", user, err)
 	}

@@ -74,14 +74,16 @@ type HostKeyError struct {
 func (e *HostKeyError) Unknown() bool { return len(e.Want) == 0 && !e.Revoked }
 
 func (e *HostKeyError) Error() string {
+	// No "executor: host:" prefix: Dial's [*TransportError] around it
+	// says that.
 	switch {
 	case e.Revoked:
-		return fmt.Sprintf("executor: %s: host key %s %s is revoked", e.Host, e.KeyType, e.Fingerprint)
+		return fmt.Sprintf("host key %s %s is revoked", e.KeyType, e.Fingerprint)
 	case e.Unknown():
-		return fmt.Sprintf("executor: %s: unknown host: host key %s %s is not in known_hosts", e.Host, e.KeyType, e.Fingerprint)
+		return fmt.Sprintf("unknown host: host key %s %s is not in known_hosts", e.KeyType, e.Fingerprint)
 	}
-	return fmt.Sprintf("executor: %s: HOST KEY CHANGED (possible man in the middle): server offered %s %s, known_hosts has %s",
-		e.Host, e.KeyType, e.Fingerprint, strings.Join(e.Want, ", "))
+	return fmt.Sprintf("HOST KEY CHANGED (possible man in the middle): server offered %s %s, known_hosts has %s",
+		e.KeyType, e.Fingerprint, strings.Join(e.Want, ", "))
 }
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
