@@ -15,7 +15,7 @@ import (
 // them; the rest of standard input is left to the command. Nothing from
 // the caller is on it, so no argument list is ever too long and no
 // secret shows in a process listing.
-const bootstrap = `exec /bin/sh -c 'IFS= read -r n||exit 125;s=$(head -c "$n";echo .);eval "${s%.}"'`
+const bootstrap = `exec /bin/sh -c 'IFS= read -r n||exit 125;s=$(head -c "$n"&&echo .)||{ echo "ferry: cannot read the script (head -c failed)" >&2;exit 125;};eval "${s%.}"'`
 
 // newNonce returns a random token that frames the driver's markers and
 // heredocs.

@@ -18,6 +18,9 @@ type Executor interface {
 	Host() string
 	// Close releases the executor's resources.
 	Close() error
+	// WriteFile writes data to the file path on the host atomically (a
+	// temporary file in the same directory, then a rename) with
+	// permissions perm.
 	WriteFile(ctx context.Context, path string, data []byte, perm fs.FileMode) error
 }
 

@@ -269,3 +269,16 @@ func TestBackgroundChildDoesNotHang(t *testing.T) {
 		})
 	}
 }
+
+// When the host's shell cannot even read the script (no head in PATH),
+// the pipeline fails and says why; it never reports success.
+func TestBootstrapFailureIsAnError(t *testing.T) {
+	t.Setenv("PATH", "/nonexistent")
+	res, err := (&executor.Local{}).Run(context.Background(), &executor.Pipeline{Steps: []executor.Step{{Args: []string{"/bin/echo", "x"}}}})
+	if err == nil || !strings.Contains(err.Error(), "head") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Steps[0].OK() {
+		t.Fatal("step reported OK")
+	}
+}

@@ -138,6 +138,7 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		killReq    = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
 		xSeen      int
 		scriptDone = make(chan struct{})
+		stray      = newCapture(2048)
 	)
 	get := func(i int) *stepRun {
 		s := runs[i]
@@ -246,7 +247,12 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 			mu.Lock()
 			defer mu.Unlock()
 			if cur[k] < 0 {
+				// Not a step's: login shell noise, or the bootstrap's
+				// own complaint. Keep the tail of stderr for errors.
 				pr.r.log().Debug("output outside any step", "host", pr.r.host(), "stream", Stream(k+1).String(), "bytes", len(b))
+				if k == 1 {
+					stray.Write(pr.red.bytes(b))
+				}
 				return
 			}
 			get(cur[k]).split[k].Write(b)
@@ -336,8 +342,7 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	if hard {
 		sig = "KILL"
 	}
-	next := last + 1
-	var perr error
+	next := first
 	for i := first; i <= last; i++ {
 		s := runs[i]
 		if s == nil || !s.started {
@@ -371,8 +376,15 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	if next <= last && tstep < 0 {
 		// The script ended without running every step and nothing we
 		// know of stopped it.
-		perr = fmt.Errorf("pipeline %q: batch ended after step %d of %d (exit status %d)", pr.p.Name, next, last+1, st.code)
-		return last + 1, perr
+		msg := fmt.Sprintf("the host's shell stopped before step %q could start (exit status %d)", pr.res.Steps[next].Name, st.code)
+		if l := lastLine(stray.Bytes()); l != "" {
+			msg += ": " + l
+		}
+		sr := &pr.res.Steps[next]
+		sr.Skipped = false
+		sr.Err = &Error{Host: pr.r.host(), Step: sr.Name, Err: errors.New(msg)}
+		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: next, Result: sr})
+		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, sr.Err)
 	}
 	return next, nil
 }
