@@ -5,6 +5,7 @@
 # *-down scripts and .ci/run's exit trap) stop exactly what was started,
 # by pid, and only if that pid still runs the same program.
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$CI_DIR/.." && pwd)
 FERRY_CACHE=${FERRY_CACHE:-$HOME/.cache/ferry}
