@@ -472,27 +472,7 @@ func (c *Client) sudoUpload(ctx context.Context, op string, r *progressReader, t
 		return fail(fmt.Errorf("staging for sudo: %w", err))
 	}
 	owner := o.Owner
-	dir, base := path.Split(target)
-	if dir == "" {
-		dir = "."
-	}
-	tmp := path.Join(dir, "."+base+".ferry-"+randomSuffix())
-	install := []string{"install", "-m", modeString(perm)}
-	if owner != "" {
-		u, g, hasGroup := cutOwner(owner)
-		install = append(install, "-o", u)
-		if hasGroup {
-			install = append(install, "-g", g)
-		}
-	}
-	install = append(install, "-T", "--", staged, tmp)
-	steps := []Step{{Name: "install", Args: install, User: "root"}}
-	if owner == "" {
-		// Keep the owner and group of the file being replaced, if any.
-		steps = append(steps, Step{Name: "keep owner", Args: []string{"chown", "--reference=" + target, "--", tmp}, User: "root", IgnoreErrors: true, Hidden: true})
-	}
-	steps = append(steps, Step{Name: "rename", Args: []string{"mv", "-f", "-T", "--", tmp, target}, User: "root"})
-	p := &Pipeline{Name: op + " " + target, Steps: steps}
+	p, tmp := sudoInstall(op, staged, target, perm, owner)
 	_, err = c.Run(ctx, p)
 	cleanup := []Step{{Name: "remove staged", Args: []string{"rm", "-f", "--", staged}, IgnoreErrors: true}}
 	if err != nil {
@@ -527,6 +507,34 @@ func explainWriteError(cl *sftp.Client, dir string, err error) error {
 		return fmt.Errorf("disk full (%d bytes free in %s): %w", free, dir, err)
 	}
 	return err
+}
+
+// sudoInstall returns the pipeline that, as root, installs the staged
+// file next to target with mode perm and owner ("user[:group]"; empty
+// keeps the owner of the file replaced, or root), then renames it into
+// place; and the name of the temporary file next to target.
+func sudoInstall(op, staged, target string, perm fs.FileMode, owner string) (*Pipeline, string) {
+	dir, base := path.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	tmp := path.Join(dir, "."+base+".ferry-"+randomSuffix())
+	install := []string{"install", "-m", modeString(perm)}
+	if owner != "" {
+		u, g, hasGroup := cutOwner(owner)
+		install = append(install, "-o", u)
+		if hasGroup {
+			install = append(install, "-g", g)
+		}
+	}
+	install = append(install, "-T", "--", staged, tmp)
+	steps := []Step{{Name: "install", Args: install, User: "root"}}
+	if owner == "" {
+		// Keep the owner and group of the file being replaced, if any.
+		steps = append(steps, Step{Name: "keep owner", Args: []string{"chown", "--reference=" + target, "--", tmp}, User: "root", IgnoreErrors: true, Hidden: true})
+	}
+	steps = append(steps, Step{Name: "rename", Args: []string{"mv", "-f", "-T", "--", tmp, target}, User: "root"})
+	return &Pipeline{Name: op + " " + target, Steps: steps}, tmp
 }
 
 func cutOwner(s string) (user, group string, hasGroup bool) {
