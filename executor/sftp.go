@@ -21,12 +21,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// File transfers go over SFTP. Each Client keeps one SFTP session,
-// opened on first use and opened again after the connection is
-// redialled. That session takes one of the Client's [Config.MaxSessions]
-// slots for as long as it is open (until the connection breaks or the
-// Client closes): with the default of 8, seven remain for commands.
-
 // FileError reports a file transfer that failed. Nothing was changed on
 // the destination: uploads write a temporary file next to the target and
 // rename it into place only when it is complete. Err may wrap
@@ -63,6 +57,13 @@ const (
 )
 
 // FileOptions tunes transfers. A nil *FileOptions means the zero value.
+//
+// Transfers go over SFTP. Each [Client] keeps one SFTP session, opened on
+// first use and opened again after the connection is redialled; the
+// transfers of a Client share it. That session takes one of the Client's
+// [Config.MaxSessions] slots for as long as it is open (until the
+// connection breaks or the Client closes): with the default of 8, seven
+// remain for commands.
 type FileOptions struct {
 	// Mode is the permission of uploaded files. Zero means the local
 	// file's mode for [Client.Upload] and 0644 for [Client.UploadReader].
