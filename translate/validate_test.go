@@ -89,6 +89,12 @@ func TestComposeConfig(t *testing.T) {
 					cmd.Env = append(cmd.Env, kv)
 				}
 			}
+			if os.Getenv("DOCKER_CONFIG") == "" {
+				// HOME goes away below; keep docker's plugins in sight.
+				if home, err := os.UserHomeDir(); err == nil {
+					cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+				}
+			}
 			cmd.Env = append(cmd.Env, "HOME=/nonexistent-home", "PATH_TEST=leak", "X=leak", "VAR=leak", "e=leak")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
