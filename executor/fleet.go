@@ -43,14 +43,16 @@ type Fleet struct {
 	BatchPercent int
 	BatchWait    time.Duration
 
-	// MaxHandshakes bounds the SSH handshakes in flight, so that a fleet
-	// behind one address (a bastion, a NAT) stays within sshd's
-	// MaxStartups (10:30:100 by default: beyond 10 unauthenticated
-	// connections it drops new ones at random). Connecting hosts beyond
-	// it wait. sshd notices an authenticated connection a moment after
-	// the client does, so keep it below MaxStartups' first number; a
-	// dropped handshake is retried as [Config.DialRetries] says. Zero
-	// means 10.
+	// MaxHandshakes bounds the SSH handshakes in flight to any one sshd:
+	// the first hop of each host's connection, that is the jump host
+	// when [Config.Jump] is set (every host's connection then starts
+	// with a handshake to the same bastion), or else the host's address.
+	// This keeps a fleet within sshd's MaxStartups (10:30:100 by
+	// default: beyond 10 unauthenticated connections it drops new ones
+	// at random); connecting hosts beyond it wait. sshd notices an
+	// authenticated connection a moment after the client does, so keep
+	// it below MaxStartups' first number; a dropped handshake is retried
+	// as [Config.DialRetries] says. Zero means 10.
 	MaxHandshakes int
 
 	// FailFast stops starting hosts after the first failure; hosts
@@ -245,7 +247,25 @@ func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context,
 	if hs <= 0 {
 		hs = 10
 	}
-	handshakes := make(chan struct{}, hs)
+	// One semaphore per first hop.
+	var hsMu sync.Mutex
+	hsByHop := map[string]chan struct{}{}
+	handshakesFor := func(addr string) chan struct{} {
+		hop := addr
+		if len(f.Config.Jump) > 0 {
+			if a, err := normalizeAddr(f.Config.Jump[0].Addr); err == nil {
+				hop = a
+			}
+		}
+		hsMu.Lock()
+		defer hsMu.Unlock()
+		ch, ok := hsByHop[hop]
+		if !ok {
+			ch = make(chan struct{}, hs)
+			hsByHop[hop] = ch
+		}
+		return ch
+	}
 	slots := make(chan struct{}, limit)
 
 	var (
@@ -272,6 +292,7 @@ func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context,
 		defer func() { hr.Duration = time.Since(hr.Start) }()
 		cfg := *f.Config
 		cfg.User = hr.User
+		handshakes := handshakesFor(hr.Addr)
 		select {
 		case handshakes <- struct{}{}:
 		case <-ctx.Done():

@@ -182,26 +182,32 @@ func TestSSHDFleet(t *testing.T) {
 	})
 }
 
-// TestSSHDFleetHandshakeBound: 15 "hosts" that are one sshd listening on
-// 15 addresses (sshd's limit is 16) with its default MaxStartups
-// 10:30:100, dialled without retries: the default bound on handshakes
-// keeps every one of them; unbounded, sshd drops some.
+// TestSSHDFleetHandshakeBound: 15 hosts behind one bastion whose sshd
+// has the default MaxStartups 10:30:100, dialled without retries: the
+// bound on handshakes per first hop keeps every one of them; unbounded,
+// the bastion drops some. (The 15 "hosts" are one sshd listening on 15
+// addresses, sshd's limit being 16, with a MaxStartups of its own that
+// is not the point here.)
 func TestSSHDFleetHandshakeBound(t *testing.T) {
+	bastion := sshdtest.Start(t, sshdtest.Options{})
 	var extra []string
 	for i := 2; i <= 15; i++ {
 		extra = append(extra, fmt.Sprintf("ListenAddress 127.0.3.%d", i))
 	}
-	s := sshdtest.Start(t, sshdtest.Options{Host: "127.0.3.1", Config: extra})
+	s := sshdtest.Start(t, sshdtest.Options{Host: "127.0.3.1", Config: append(extra, "MaxStartups 100")})
 	_, port, _ := net.SplitHostPort(s.Addr)
 	var hosts []string
 	for i := 1; i <= 15; i++ {
 		hosts = append(hosts, fmt.Sprintf("127.0.3.%d:%s", i, port))
 	}
-	cfg := &Config{User: s.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(s.Signer)}, HostKeys: FixedHostKey(s.HostKeys[0]), DialRetries: -1}
+	cfg := &Config{
+		User: s.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(s.Signer)}, HostKeys: FixedHostKey(s.HostKeys[0]), DialRetries: -1,
+		Jump: []Hop{{Addr: bastion.Addr}},
+	}
 	p := &Pipeline{Steps: []Step{{Args: []string{"true"}}}}
 	for round := 0; round < 3; round++ {
 		if _, err := (&Fleet{Config: cfg, Limit: 15, MaxHandshakes: 5}).Run(ctxT(t), hosts, p); err != nil {
-			t.Fatalf("with MaxHandshakes 5, below sshd's MaxStartups: %v", err)
+			t.Fatalf("with MaxHandshakes 5, below the bastion's MaxStartups: %v", err)
 		}
 	}
 	// The control: unbounded handshakes, no retries.

@@ -71,12 +71,12 @@ type SSHHost struct {
 	Alias string
 	// Addr is "HostName:Port", ready for [Dial].
 	Addr string
-	// Config holds User, Auth, HostKeys, Jump, KeepAlive and KeepAliveMax
-	// as the configuration gives them; other fields are zero, for the
-	// caller to set before dialling.
+	// Config holds User, Auth, HostKeys, Jump, DialTimeout, KeepAlive and
+	// KeepAliveMax as the configuration gives them; other fields are
+	// zero, for the caller to set before dialling.
 	Config *Config
 	// ConnectTimeout is the configured ConnectTimeout, zero when unset.
-	// Bound the context given to Dial with it.
+	// Config.DialTimeout is set from it.
 	ConnectTimeout time.Duration
 	// IdentityFiles lists the private key files loaded into Config.Auth.
 	IdentityFiles []string
@@ -255,6 +255,7 @@ func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 			return nil, fail("bad ConnectTimeout %q", v)
 		}
 		h.ConnectTimeout = time.Duration(n) * time.Second
+		h.Config.DialTimeout = h.ConnectTimeout
 	}
 	if v, _ := c.cfg.Get(alias, "ServerAliveInterval"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -67,7 +67,7 @@ Host *
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Addr != target.Addr || h.Config.User != target.User || h.ConnectTimeout != 7*time.Second ||
+	if h.Addr != target.Addr || h.Config.User != target.User || h.ConnectTimeout != 7*time.Second || h.Config.DialTimeout != 7*time.Second ||
 		h.Config.KeepAlive != 11*time.Second || h.Config.KeepAliveMax != 4 ||
 		len(h.Config.Jump) != 1 || h.Config.Jump[0].Addr != bastion.Addr ||
 		len(h.IdentityFiles) != 1 || h.IdentityFiles[0] != target.KeyFile || len(h.KnownHostsFiles) != 1 {

@@ -18,13 +18,16 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
@@ -49,7 +52,8 @@ func main() {
 
 	work, err := os.MkdirTemp("", "ferry-bench-")
 	must(err)
-	defer os.RemoveAll(work)
+	atExit(func() { os.RemoveAll(work) })
+	defer cleanup()
 	self, err := os.Executable()
 	must(err)
 
@@ -61,15 +65,50 @@ func main() {
 	}
 }
 
+var (
+	exitMu    sync.Mutex
+	exitFuncs []func()
+)
+
+// atExit registers f to run at cleanup: on return, on a fatal error, or
+// on SIGINT, SIGTERM or SIGPIPE (so that no sshd is left behind).
+func atExit(f func()) {
+	exitMu.Lock()
+	defer exitMu.Unlock()
+	exitFuncs = append(exitFuncs, f)
+}
+
+func cleanup() {
+	exitMu.Lock()
+	fs := exitFuncs
+	exitFuncs = nil
+	exitMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+func init() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	go func() {
+		<-ch
+		cleanup()
+		os.Exit(1)
+	}()
+}
+
 func must(err error) {
 	if err != nil {
+		cleanup()
 		log.Fatal(err)
 	}
 }
 
 type measure struct {
 	d   time.Duration
-	rss int64 // KiB
+	rss int64         // KiB
+	cpu time.Duration // user+system, the process and its reaped children
 }
 
 // run runs argv, returning the wall time and the peak RSS of its process
@@ -105,9 +144,15 @@ func run(name string, argv []string, stdin io.Reader) measure {
 	close(done)
 	wg.Wait()
 	if err != nil {
+		cleanup()
 		log.Fatalf("%s: %v\n%s", name, err, tail(out.String()))
 	}
-	return measure{d, peak}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "per host:") {
+			fmt.Println("    " + l)
+		}
+	}
+	return measure{d, peak, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 }
 
 func tail(s string) string {
@@ -180,8 +225,30 @@ func median(ms []measure) measure {
 	return m
 }
 
+// serverPIDs are the sshd listeners whose CPU time (theirs and their
+// reaped children's) is counted as the server side of each run.
+var serverPIDs []int
+
+func serverCPU() time.Duration {
+	var ticks int64
+	for _, pid := range serverPIDs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
+}
+
 func bench(runs int, name string, argv []string, stdin func() io.Reader) measure {
 	var ms []measure
+	before := serverCPU()
 	for i := 0; i < runs; i++ {
 		var in io.Reader
 		if stdin != nil {
@@ -189,8 +256,9 @@ func bench(runs int, name string, argv []string, stdin func() io.Reader) measure
 		}
 		ms = append(ms, run(name, argv, in))
 	}
+	srv := (serverCPU() - before) / time.Duration(runs)
 	m := median(ms)
-	fmt.Printf("  %-34s %8.3fs  peak RSS %6.1f MiB\n", name, m.d.Seconds(), float64(m.rss)/1024)
+	fmt.Printf("  %-28s %8.3fs  peak RSS %6.1f MiB  CPU: client %5.2fs, sshd %5.2fs\n", name, m.d.Seconds(), float64(m.rss)/1024, m.cpu.Seconds(), srv.Seconds())
 	return m
 }
 
@@ -203,11 +271,20 @@ func startServers(work string, n int) ([]*sshdtest.Server, string, string) {
 	var kh, hosts strings.Builder
 	for i := 0; i < n; i++ {
 		host := fmt.Sprintf("127.0.1.%d", i+1)
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), time.Second); err == nil {
+			c.Close()
+			log.Fatalf("something already listens on %s:%d (a previous run's sshd?)", host, port)
+		}
 		dir := filepath.Join(work, "sshd-"+host)
 		must(os.MkdirAll(dir, 0o700))
 		s, err := sshdtest.New(dir, sshdtest.Options{Host: host, Port: port, Config: []string{"MaxStartups 100", "LogLevel ERROR"}})
 		must(err)
 		servers = append(servers, s)
+		atExit(func() { s.Close() })
+		if b, err := os.ReadFile(filepath.Join(dir, "sshd.pid")); err == nil {
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			serverPIDs = append(serverPIDs, pid)
+		}
 		for _, k := range s.HostKeys {
 			kh.WriteString(sshdtest.KnownHostsLine(s.Addr, k))
 		}
@@ -227,11 +304,7 @@ func sshOpts(key, kh string) []string {
 func fleetBench(work, self string, n, par, runs int) {
 	fmt.Printf("One command (uname -n) on %d sshd (127.0.1.1-%d, port %d), %d hosts at once, median of %d:\n", n, n, port, par, runs)
 	servers, kh, hostsFile := startServers(work, n)
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
+	defer cleanup()
 	key := servers[0].KeyFile
 	ferry := bench(runs, "ferry Fleet", []string{self, "child", "fleet", key, kh, hostsFile, strconv.Itoa(par)}, nil)
 
@@ -259,7 +332,12 @@ func filesBench(work, self string, sizeMiB, nFiles, runs int) {
 	must(os.MkdirAll(dir, 0o700))
 	s, err := sshdtest.New(dir, sshdtest.Options{Host: "127.0.0.1", Config: []string{"LogLevel ERROR"}})
 	must(err)
-	defer s.Close()
+	atExit(func() { s.Close() })
+	defer cleanup()
+	if b, err := os.ReadFile(filepath.Join(dir, "sshd.pid")); err == nil {
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		serverPIDs = []int{pid}
+	}
 	dst := filepath.Join(work, "dst")
 	must(os.MkdirAll(dst, 0o755))
 	scp := append([]string{"scp", "-q"}, sshOpts(s.KeyFile, s.KnownHosts)...)
@@ -322,6 +400,22 @@ func child(args []string) {
 			fmt.Fprintf(w, "%s: %s", r.Addr, r.Result.Steps[0].Stdout)
 		}
 		w.Flush()
+		if os.Getenv("FERRY_BENCH_TIMES") != "" {
+			var ds []time.Duration
+			first := res[0].Start
+			last := res[0].Start
+			for _, r := range res {
+				ds = append(ds, r.Duration)
+				if r.Start.Before(first) {
+					first = r.Start
+				}
+				if r.Start.After(last) {
+					last = r.Start
+				}
+			}
+			slices.Sort(ds)
+			fmt.Fprintf(os.Stderr, "per host: min %v median %v max %v; starts spread over %v\n", ds[0], ds[len(ds)/2], ds[len(ds)-1], last.Sub(first))
+		}
 	case "upload":
 		c, err := executor.Dial(ctx, args[3], cfg)
 		must(err)
