@@ -32,6 +32,11 @@ type Client struct {
 	conn   *ssh.Client // nil when broken
 	gen    int         // bumped on every new connection
 	closed bool
+
+	spare       *sshProc // a session waiting for its script; see refill
+	refilling   bool
+	refillDone  chan struct{} // closed when the refill in flight ends
+	spareWaiter bool          // a command waits for that refill
 	hooks  []func() // run when the connection changes or closes
 }
 
@@ -58,6 +63,7 @@ func Dial(ctx context.Context, addr string, cfg *Config) (*Client, error) {
 	if _, _, err := c.connect(ctx); err != nil {
 		return nil, err
 	}
+	c.refill()
 	return c, nil
 }
 
@@ -85,7 +91,12 @@ func (c *Client) Close() error {
 	c.closed = true
 	hooks := c.hooks
 	c.hooks = nil
+	spare := c.spare
+	c.spare = nil
 	c.mu.Unlock()
+	if spare != nil {
+		spare.abort()
+	}
 	var errs []error
 	for _, h := range hooks {
 		h()
@@ -205,6 +216,7 @@ func (c *Client) broken(conn *ssh.Client, why error) {
 		h()
 	}
 	conn.Close()
+	c.dropSpare()
 	c.lg.Debug("connection lost", "err", why)
 }
 
@@ -300,24 +312,52 @@ func (c *Client) openSession(ctx context.Context) (ssh.Channel, <-chan *ssh.Requ
 }
 
 func (c *Client) start(ctx context.Context, script string, stdin io.Reader, stdout, stderr io.Writer, control bool) (proc, error) {
+	if !control {
+		if p := c.waitSpare(ctx); p != nil {
+			p.claim(stdout, stderr)
+			p.feed(script, stdin)
+			c.refill()
+			return p, nil
+		}
+	}
 	release, err := c.acquire(ctx, control)
 	if err != nil {
 		return nil, &TransportError{Host: c.addr, Op: "session", Err: err}
 	}
+	p, execErr, err := c.launch(ctx, release)
+	if err != nil {
+		return nil, err
+	}
+	// The exec request and the script go out together; the reply is
+	// checked without holding up the data.
+	p.claim(stdout, stderr)
+	p.feed(script, stdin)
+	if err := <-execErr; err != nil {
+		p.abort()
+		return nil, &TransportError{Host: c.addr, Op: "session", Err: err}
+	}
+	if !control {
+		c.refill()
+	}
+	return p, nil
+}
+
+// launch opens a session and starts the bootstrap in it, which then
+// waits for its script. The session holds the slot release gives back.
+func (c *Client) launch(ctx context.Context, release func()) (*sshProc, <-chan error, error) {
 	ch, reqs, conn, err := c.openSession(ctx)
 	if err != nil {
 		release()
-		return nil, err
+		return nil, nil, err
 	}
 	p := &sshProc{
 		c: c, conn: conn, ch: ch, release: release,
 		statusCh: make(chan struct{}),
 		reqsDone: make(chan struct{}),
+		out:      &switchWriter{},
+		errOut:   &switchWriter{},
 	}
 	go p.handleRequests(reqs)
-
-	// The exec request and the script go out together; the reply is
-	// checked without holding up the data.
 	execErr := make(chan error, 1)
 	go func() {
 		ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Cmd string }{bootstrap}))
@@ -327,21 +367,164 @@ func (c *Client) start(ctx context.Context, script string, stdin io.Reader, stdo
 		execErr <- err
 	}()
 	p.copies.Add(2)
-	go p.copyOut(stdout, ch)
-	go p.copyOut(stderr, ch.Stderr())
-	go func() {
-		var in io.Reader = bytes.NewReader(frame(script))
-		if stdin != nil {
-			in = io.MultiReader(in, stdin)
-		}
-		io.Copy(ch, in)
-		ch.CloseWrite()
-	}()
-	if err := <-execErr; err != nil {
-		p.abort()
-		return nil, &TransportError{Host: c.addr, Op: "session", Err: err}
+	go p.copyOut(p.out, ch)
+	go p.copyOut(p.errOut, ch.Stderr())
+	return p, execErr, nil
+}
+
+// A spare session is started ahead of need: its bootstrap already runs
+// and waits for a script. sshd opens a session's window for standard
+// input only once the command has started, so a fresh session costs a
+// round trip more than a spare one before the script can even be sent.
+
+func (c *Client) spares() bool { return c.cfg.SpareSessions >= 0 }
+
+// takeSpare returns the spare session if it is alive and on the current
+// connection, or nil.
+func (c *Client) takeSpare() *sshProc {
+	c.mu.Lock()
+	p := c.spare
+	c.spare = nil
+	current := c.conn
+	c.mu.Unlock()
+	if p == nil {
+		return nil
 	}
-	return p, nil
+	select {
+	case <-p.reqsDone:
+		p.abort()
+		return nil
+	default:
+	}
+	if p.conn != current {
+		p.abort()
+		return nil
+	}
+	return p
+}
+
+// waitSpare returns the spare session; when one is being started and no
+// other command waits for it, it waits for that, which is sooner than a
+// new session would be ready.
+func (c *Client) waitSpare(ctx context.Context) *sshProc {
+	if p := c.takeSpare(); p != nil {
+		return p
+	}
+	c.mu.Lock()
+	done := c.refillDone
+	if done == nil || c.spareWaiter {
+		c.mu.Unlock()
+		return nil
+	}
+	c.spareWaiter = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.spareWaiter = false
+		c.mu.Unlock()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil
+	}
+	return c.takeSpare()
+}
+
+// refill starts a spare session in the background if there is none and a
+// slot is free.
+func (c *Client) refill() {
+	if !c.spares() {
+		return
+	}
+	c.mu.Lock()
+	if c.spare != nil || c.refilling || c.closed || c.conn == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.refilling = true
+	done := make(chan struct{})
+	c.refillDone = done
+	c.mu.Unlock()
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			c.refilling = false
+			c.refillDone = nil
+			c.mu.Unlock()
+			close(done)
+		}()
+		select {
+		case c.slots <- struct{}{}:
+		default:
+			return // every slot is busy: no spare now
+		}
+		release := func() { <-c.slots }
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.dialTimeout())
+		defer cancel()
+		p, execErr, err := c.launch(ctx, release)
+		if err != nil {
+			return
+		}
+		if err := <-execErr; err != nil {
+			p.abort()
+			return
+		}
+		c.mu.Lock()
+		if c.spare == nil && !c.closed && c.conn == p.conn {
+			c.spare = p
+			p = nil
+		}
+		c.mu.Unlock()
+		if p != nil {
+			p.abort()
+		}
+	}()
+}
+
+// dropSpare closes the spare session, if any.
+func (c *Client) dropSpare() {
+	c.mu.Lock()
+	p := c.spare
+	c.spare = nil
+	c.mu.Unlock()
+	if p != nil {
+		p.abort()
+	}
+}
+
+// switchWriter holds what a session writes before it is claimed (login
+// shell noise) and then writes to the claimant's writer.
+type switchWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	claimed bool
+	early   []byte
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.claimed {
+		if len(s.early) < 64<<10 {
+			s.early = append(s.early, p...)
+		}
+		return len(p), nil
+	}
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+func (s *switchWriter) claim(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claimed, s.w = true, w
+	if w != nil && len(s.early) > 0 {
+		w.Write(s.early)
+	}
+	s.early = nil
 }
 
 // sshProc is a process running in a session channel.
@@ -350,6 +533,8 @@ type sshProc struct {
 	conn    *ssh.Client
 	ch      ssh.Channel
 	release func()
+
+	out, errOut *switchWriter
 
 	copies   sync.WaitGroup
 	statusCh chan struct{} // closed when exit-status or exit-signal arrived
@@ -361,10 +546,25 @@ type sshProc struct {
 
 func (p *sshProc) copyOut(w io.Writer, r io.Reader) {
 	defer p.copies.Done()
-	if w == nil {
-		w = io.Discard
-	}
 	io.Copy(w, r)
+}
+
+// claim sends the session's output to stdout and stderr (nil discards).
+func (p *sshProc) claim(stdout, stderr io.Writer) {
+	p.out.claim(stdout)
+	p.errOut.claim(stderr)
+}
+
+// feed sends the script, then stdin, then EOF.
+func (p *sshProc) feed(script string, stdin io.Reader) {
+	go func() {
+		var in io.Reader = bytes.NewReader(frame(script))
+		if stdin != nil {
+			in = io.MultiReader(in, stdin)
+		}
+		io.Copy(p.ch, in)
+		p.ch.CloseWrite()
+	}()
 }
 
 func (p *sshProc) handleRequests(reqs <-chan *ssh.Request) {

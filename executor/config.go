@@ -46,8 +46,18 @@ type Config struct {
 	// MaxSessions bounds the sessions (channels) open at once on the
 	// connection. Commands beyond it wait for a free slot instead of
 	// failing. Zero means 8, below OpenSSH's default MaxSessions of 10;
-	// one further session is kept in reserve for stopping commands.
+	// one further session is kept in reserve for stopping commands. The
+	// SFTP session (see [Client.WriteFile]) and the spare session (see
+	// SpareSessions) each take a slot while open.
 	MaxSessions int
+
+	// SpareSessions says whether to keep one session started ahead of
+	// need, its bootstrap waiting for a script, so that the next command
+	// or pipeline saves the round trip sshd takes to open a new session's
+	// input (about a third of a short pipeline's time on a distant host).
+	// It costs one idle session slot and one idle shell on the host.
+	// Zero means one spare; a negative value means none.
+	SpareSessions int
 
 	// DialRetries is how many times a failure to connect, or to open a
 	// session before the command started, is retried. Commands that

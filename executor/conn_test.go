@@ -236,3 +236,34 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// The spare session is started ahead of need: the next command runs in a
+// process that was already waiting for it. With SpareSessions < 0 it is
+// started on demand.
+func TestSpareSession(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	for _, spare := range []int{0, -1} {
+		c, err := executor.Dial(context.Background(), s.Addr, &executor.Config{
+			User: s.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(s.Signer)},
+			HostKeys: executor.FixedHostKey(s.HostKeys[0]), SpareSessions: spare,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		// The command execs into the session's first process: its age is
+		// the session's.
+		out, err := c.Command("sh", "-c", "ps -o etimes= -p $$").Output(context.Background())
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		age := strings.TrimSpace(string(out))
+		if spare == 0 && (age == "0" || age == "1") {
+			t.Errorf("with a spare session, the command's session is %ss old; want it started ahead", age)
+		}
+		if spare < 0 && age != "0" {
+			t.Errorf("without spares, the command's session is %ss old", age)
+		}
+	}
+}

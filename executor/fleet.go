@@ -292,6 +292,11 @@ func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context,
 		defer func() { hr.Duration = time.Since(hr.Start) }()
 		cfg := *f.Config
 		cfg.User = hr.User
+		if cfg.SpareSessions == 0 {
+			// One pipeline or function per host: a spare session
+			// would only add work on every host.
+			cfg.SpareSessions = -1
+		}
 		handshakes := handshakesFor(hr.Addr)
 		select {
 		case handshakes <- struct{}{}:
