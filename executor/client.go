@@ -37,7 +37,7 @@ type Client struct {
 	refilling   bool
 	refillDone  chan struct{} // closed when the refill in flight ends
 	spareWaiter bool          // a command waits for that refill
-	hooks  []func() // run when the connection changes or closes
+	hooks       []func()      // run when the connection changes or closes
 }
 
 // Dial connects to addr ("host" or "host:port"; the port defaults to 22)
