@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -198,7 +199,9 @@ func retryable(err error) bool {
 		var oe *net.OpError
 		return errors.As(err, &ne) || errors.As(err, &oe)
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	// A handshake cut short: how sshd drops connections beyond its
+	// MaxStartups.
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // broken forgets conn if it is still the current connection.

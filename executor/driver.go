@@ -84,7 +84,9 @@ func (s *spec) body(b *strings.Builder, nonce string, id int) {
 			// The askpass helper prints the password from the
 			// environment: the password is in no file and no argv.
 			b.WriteString("a=$(mktemp) || exit 1\n")
-			b.WriteString(`printf '#!/bin/sh\nprintf "%%s\\n" "$FERRY_SUDO_PASSWORD"\n' >"$a" && chmod 700 "$a" || exit 1` + "\n")
+			// It answers once: a wrong password fails at once instead
+			// of after sudo's three tries.
+			b.WriteString(`printf '#!/bin/sh\n[ -e "$0.used" ] && exit 1\n: >"$0.used"\nprintf "%%s\\n" "$FERRY_SUDO_PASSWORD"\n' >"$a" && chmod 700 "$a" || exit 1` + "\n")
 			b.WriteString("export SUDO_ASKPASS=\"$a\"\n")
 			argv = append(argv, "sudo", "-A")
 		} else {
@@ -139,7 +141,7 @@ func cmdScript(s *spec, nonce string) string {
 	fmt.Fprintf(&b, "printf '\\036FERRY%s:pid:%%s\\036' \"$$\" >&2\n", nonce)
 	s.body(&b, nonce, 0)
 	if s.User != "" && s.SudoPwd != "" {
-		b.WriteString("r=$?; rm -f \"$a\"; exit $r\n")
+		b.WriteString("r=$?; rm -f \"$a\" \"$a.used\"; exit $r\n")
 	}
 	return b.String()
 }
@@ -156,7 +158,7 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string) string {
 		fmt.Fprintf(&b, "m s:%d\n(\n", id)
 		s.body(&b, nonce, id)
 		if s.User != "" && s.SudoPwd != "" {
-			b.WriteString("r=$?; rm -f \"$a\"; exit $r\n")
+			b.WriteString("r=$?; rm -f \"$a\" \"$a.used\"; exit $r\n")
 		}
 		if s.Stdin {
 			b.WriteString(")\n")

@@ -272,7 +272,7 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		sr.Err = err
 		sr.Start = time.Now()
 		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: first, Result: sr})
-		return last + 1, fmt.Errorf("pipeline %q: step %q: %w", pr.p.Name, sr.Name, err)
+		return last + 1, pr.wrap(fmt.Errorf("step %q: %w", sr.Name, err))
 	}
 
 	// Stop the batch's processes when the context ends or a step's
@@ -363,15 +363,15 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		}
 		sr := &pr.res.Steps[i]
 		if sr.Err != nil && !(pr.p.Steps[i].IgnoreErrors && !cancelled && !IsTransport(sr.Err)) {
-			return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, sr.Err)
+			return last + 1, pr.wrap(sr.Err)
 		}
 		next = i + 1
 	}
 	if cancelled {
-		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, ctx.Err())
+		return last + 1, pr.wrap(ctx.Err())
 	}
 	if werr != nil && !errors.Is(werr, ErrWaitDelay) && next <= last {
-		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, werr)
+		return last + 1, pr.wrap(werr)
 	}
 	if next <= last && tstep < 0 {
 		// The script ended without running every step and nothing we
@@ -384,9 +384,17 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		sr.Skipped = false
 		sr.Err = &Error{Host: pr.r.host(), Step: sr.Name, Err: errors.New(msg)}
 		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: next, Result: sr})
-		return last + 1, fmt.Errorf("pipeline %q: %w", pr.p.Name, sr.Err)
+		return last + 1, pr.wrap(sr.Err)
 	}
 	return next, nil
+}
+
+// wrap names the pipeline in err, when it has a name.
+func (pr *pipelineRun) wrap(err error) error {
+	if pr.p.Name == "" {
+		return err
+	}
+	return fmt.Errorf("pipeline %q: %w", pr.p.Name, err)
 }
 
 func signalNum(name string) int {

@@ -373,6 +373,22 @@ func TestSSHDSudo(t *testing.T) {
 		if !strings.Contains(err.Error(), "password") {
 			t.Errorf("error does not mention the password: %v", err)
 		}
+		// A wrong password is tried once, not three times.
+		c3 := clientAs(t, s, withpw.Name, func(cfg *Config) { cfg.SudoPassword = "wrong-" + pw })
+		start = time.Now()
+		_, res, err = whoami(c3)
+		t.Logf("wrong SudoPassword after %v: %v", time.Since(start), err)
+		if err == nil {
+			t.Fatal("wrong sudo password accepted")
+		}
+		for _, st := range res.Steps {
+			if bytes.Contains(st.Stderr, []byte("3 incorrect password attempts")) {
+				t.Errorf("sudo asked three times: %s", st.Stderr)
+			}
+			if bytes.Contains(st.Stderr, []byte(pw)) {
+				t.Error("password in stderr")
+			}
+		}
 	})
 
 	t.Run("no-sudo-rights", func(t *testing.T) {
