@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // redactor replaces secret values by "***".
@@ -15,17 +16,35 @@ type redactor struct {
 
 const redacted = "***"
 
+// minSecretLine is the shortest line of a multi-line secret that is
+// redacted on its own.
+const minSecretLine = 4
+
+// newRedactor returns a redactor for the secrets in lists. Output is
+// redacted line by line, so a secret that spans lines (a PEM key, say)
+// is redacted as each of its lines; lines shorter than minSecretLine are
+// left alone, or "1" would hide every digit.
 func newRedactor(lists ...[]string) *redactor {
 	seen := map[string]bool{}
 	r := &redactor{}
+	add := func(s string) {
+		if s == "" || seen[s] {
+			return
+		}
+		seen[s] = true
+		r.secrets = append(r.secrets, []byte(s))
+		r.max = max(r.max, len(s))
+	}
 	for _, l := range lists {
 		for _, s := range l {
-			if s == "" || seen[s] {
-				continue
+			add(s)
+			if strings.ContainsAny(s, "\r\n") {
+				for _, part := range strings.FieldsFunc(s, func(c rune) bool { return c == '\r' || c == '\n' }) {
+					if len(part) >= minSecretLine {
+						add(part)
+					}
+				}
 			}
-			seen[s] = true
-			r.secrets = append(r.secrets, []byte(s))
-			r.max = max(r.max, len(s))
 		}
 	}
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
@@ -51,30 +70,43 @@ func (r *redactor) string(s string) string {
 	return string(r.bytes([]byte(s)))
 }
 
-// safeCut returns a cut point at or before want such that no secret
-// occurrence in b straddles it.
+// safeCut returns a cut point near want such that no secret occurrence
+// in b straddles it: past an occurrence that b holds whole (it is
+// redacted with what goes out), before one that b holds only the start
+// of. It returns 0 when it finds no such point.
 func (r *redactor) safeCut(b []byte, want int) int {
 	if r == nil {
 		return want
 	}
-	for _, s := range r.secrets {
-		for off := 0; ; {
-			i := bytes.Index(b[off:], s)
-			if i < 0 {
-				break
+	for round := 0; round < 64; round++ {
+		moved := false
+		for _, s := range r.secrets {
+			for off := max(0, want-len(s)+1); off < want; {
+				i := bytes.Index(b[off:], s)
+				if i < 0 {
+					break
+				}
+				start := off + i
+				if start >= want {
+					break
+				}
+				if end := start + len(s); end > want {
+					if end <= len(b) {
+						want = end
+					} else {
+						want = start
+					}
+					moved = true
+					break
+				}
+				off = start + 1
 			}
-			start := off + i
-			if start >= want {
-				break
-			}
-			if start+len(s) > want {
-				want = start
-				break
-			}
-			off = start + 1
+		}
+		if !moved {
+			return want
 		}
 	}
-	return want
+	return 0
 }
 
 // lineSplitter cuts a byte stream into lines ending in "\n" or "\r",
@@ -90,14 +122,29 @@ type lineSplitter struct {
 const defaultMaxLine = 64 << 10
 
 func (l *lineSplitter) Write(p []byte) (int, error) {
-	l.pending = append(l.pending, p...)
-	for {
-		i := bytes.IndexAny(l.pending, "\r\n")
+	n := len(p)
+	if len(l.pending) > 0 {
+		// Complete the held-back line first.
+		i := bytes.IndexAny(p, "\r\n")
 		if i < 0 {
+			l.pending = append(l.pending, p...)
+			p = nil
+		} else {
+			l.pending = append(l.pending, p[:i+1]...)
+			l.emit(l.red.bytes(l.pending))
+			l.pending = l.pending[:0]
+			p = p[i+1:]
+		}
+	}
+	// Whole lines go out straight from p, without a copy.
+	for len(p) > 0 {
+		i := bytes.IndexAny(p, "\r\n")
+		if i < 0 {
+			l.pending = append(l.pending, p...)
 			break
 		}
-		l.emit(l.red.bytes(l.pending[:i+1]))
-		l.pending = l.pending[i+1:]
+		l.emit(l.red.bytes(p[:i+1]))
+		p = p[i+1:]
 	}
 	maxLine := l.maxLine
 	if maxLine == 0 {
@@ -108,9 +155,19 @@ func (l *lineSplitter) Write(p []byte) (int, error) {
 		if l.red != nil && l.red.max > 1 {
 			keep = l.red.max - 1
 		}
-		cut := l.red.safeCut(l.pending, len(l.pending)-keep)
+		want := len(l.pending) - keep
+		cut := 0
+		if want > 0 {
+			cut = l.red.safeCut(l.pending, want)
+		}
 		if cut <= 0 {
-			break
+			if len(l.pending) < 4*maxLine {
+				break // wait for more: a cut point will come
+			}
+			// Only endless overlapping occurrences of a secret that
+			// repeats itself, or a secret longer than a line, get
+			// here: cut anyway, so that memory stays bounded.
+			cut = max(want, len(l.pending)-maxLine)
 		}
 		l.emit(l.red.bytes(l.pending[:cut]))
 		l.pending = l.pending[cut:]
@@ -119,7 +176,7 @@ func (l *lineSplitter) Write(p []byte) (int, error) {
 	if cap(l.pending) > 4*maxLine && len(l.pending) < maxLine {
 		l.pending = append([]byte(nil), l.pending...)
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // Flush emits what is left, as a line without a terminator.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
 		secrets = append(secrets, []string{pw})
 	}
 	pr.red = newRedactor(secrets...)
+	pr.debug = r.log().Enabled(context.Background(), slog.LevelDebug)
 	pr.limit = p.OutputLimit
 	if pr.limit <= 0 {
 		pr.limit = defaultOutputLimit
@@ -86,6 +88,7 @@ type pipelineRun struct {
 	specs []*spec
 	red   *redactor
 	limit int
+	debug bool // the logger takes debug records: log each line
 	obsMu sync.Mutex
 }
 
@@ -153,8 +156,12 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 					if hidden {
 						return
 					}
-					pr.emit(Event{Kind: Output, Step: pr.res.Steps[i].Name, Index: i, Stream: Stream(k + 1), Line: string(line)})
-					pr.r.log().Debug("output", "host", pr.r.host(), "step", pr.res.Steps[i].Name, "stream", Stream(k+1).String(), "line", string(line))
+					if pr.p.Observer != nil {
+						pr.emit(Event{Kind: Output, Step: pr.res.Steps[i].Name, Index: i, Stream: Stream(k + 1), Line: string(line)})
+					}
+					if pr.debug {
+						pr.r.log().Debug("output", "host", pr.r.host(), "step", pr.res.Steps[i].Name, "stream", Stream(k+1).String(), "line", string(line))
+					}
 				}}
 			}
 			runs[i] = s
