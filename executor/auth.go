@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -208,4 +209,37 @@ func KeyboardInteractivePassword(p string) ssh.AuthMethod {
 		}
 		return answers, nil
 	})
+}
+
+// ErrNoAuth is returned by [DefaultAuth] when it finds no key at all.
+var ErrNoAuth = errors.New("executor: no SSH key: give a key file, start ssh-agent, or create ~/.ssh/id_ed25519")
+
+// DefaultAuth returns the authentication methods an OpenSSH user would
+// expect: only keyFile when it is not empty (an error if it cannot be
+// used); otherwise ssh-agent when SSH_AUTH_SOCK is set, then those of
+// ~/.ssh/id_ed25519, id_ecdsa and id_rsa that exist and need no
+// passphrase. It returns [ErrNoAuth] when it finds none.
+func DefaultAuth(keyFile string) ([]ssh.AuthMethod, error) {
+	if keyFile != "" {
+		m, err := PrivateKeyFile(keyFile, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []ssh.AuthMethod{m}, nil
+	}
+	var auth []ssh.AuthMethod
+	if m, err := Agent(); err == nil {
+		auth = append(auth, m)
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			if m, err := PrivateKeyFile(filepath.Join(home, ".ssh", name), nil); err == nil {
+				auth = append(auth, m)
+			}
+		}
+	}
+	if len(auth) == 0 {
+		return nil, ErrNoAuth
+	}
+	return auth, nil
 }

@@ -13,20 +13,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/ferryhq/ferry/destination"
 	"github.com/ferryhq/ferry/executor"
@@ -131,26 +127,9 @@ func sshConfig(user, key, knownHosts string) (*executor.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var auth []ssh.AuthMethod
-	if key != "" {
-		m, err := executor.PrivateKeyFile(key, nil)
-		if err != nil {
-			return nil, err
-		}
-		auth = append(auth, m)
-	} else {
-		if m, err := executor.Agent(); err == nil {
-			auth = append(auth, m)
-		}
-		home, _ := os.UserHomeDir()
-		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			if m, err := executor.PrivateKeyFile(filepath.Join(home, ".ssh", name), nil); err == nil {
-				auth = append(auth, m)
-			}
-		}
-		if len(auth) == 0 {
-			return nil, errors.New("no SSH key: give one with -i, or start ssh-agent")
-		}
+	auth, err := executor.DefaultAuth(key)
+	if err != nil {
+		return nil, err
 	}
 	return &executor.Config{User: user, Auth: auth, HostKeys: hk}, nil
 }

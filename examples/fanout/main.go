@@ -24,12 +24,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
-	"golang.org/x/crypto/ssh"
 )
 
 func main() {
@@ -40,7 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	key := fs.String("i", "", "private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
-	knownHosts := fs.String("known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
+	knownHosts := fs.String("known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
 	port := fs.Int("p", 22, "port of hosts given without one")
 	limit := fs.Int("limit", 10, "hosts at once")
 	timeout := fs.Duration("timeout", 0, "bound the whole run (0: none)")
@@ -76,16 +74,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(hosts) == 0 {
 		return fail("%s lists no hosts", *hostsFile)
 	}
-	home, _ := os.UserHomeDir()
-	auth, err := authMethods(*key, home)
+	auth, err := executor.DefaultAuth(*key)
 	if err != nil {
 		return fail("%v", err)
 	}
-	kh := *knownHosts
-	if kh == "" {
-		kh = filepath.Join(home, ".ssh", "known_hosts")
+	var khFiles []string // none: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+	if *knownHosts != "" {
+		khFiles = append(khFiles, *knownHosts)
 	}
-	hk, err := executor.KnownHosts(kh)
+	hk, err := executor.KnownHosts(khFiles...)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -151,29 +148,4 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
-}
-
-// authMethods returns the key given with -i, or else the agent and the
-// default key files that exist.
-func authMethods(key, home string) ([]ssh.AuthMethod, error) {
-	if key != "" {
-		m, err := executor.PrivateKeyFile(key, nil)
-		if err != nil {
-			return nil, err
-		}
-		return []ssh.AuthMethod{m}, nil
-	}
-	var auth []ssh.AuthMethod
-	if m, err := executor.Agent(); err == nil {
-		auth = append(auth, m)
-	}
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		if m, err := executor.PrivateKeyFile(filepath.Join(home, ".ssh", name), nil); err == nil {
-			auth = append(auth, m)
-		}
-	}
-	if len(auth) == 0 {
-		return nil, errors.New("no key: give one with -i, start ssh-agent, or create ~/.ssh/id_ed25519")
-	}
-	return auth, nil
 }

@@ -19,13 +19,11 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
-	"golang.org/x/crypto/ssh"
 )
 
 func main() {
@@ -36,7 +34,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sshrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	key := fs.String("i", "", "private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
-	knownHosts := fs.String("known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts)")
+	knownHosts := fs.String("known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)")
 	port := fs.Int("p", 22, "port")
 	timeout := fs.Duration("timeout", 0, "bound the whole run, connecting included (0: none)")
 	noStdin := fs.Bool("n", false, "do not forward standard input")
@@ -74,16 +72,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			login = u.Username
 		}
 	}
-	home, _ := os.UserHomeDir()
-	auth, err := authMethods(*key, home)
+	auth, err := executor.DefaultAuth(*key)
 	if err != nil {
 		return fail("%v", err)
 	}
-	khFile := *knownHosts
-	if khFile == "" {
-		khFile = filepath.Join(home, ".ssh", "known_hosts")
+	var khFiles []string // none: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts
+	if *knownHosts != "" {
+		khFiles = append(khFiles, *knownHosts)
 	}
-	hk, err := executor.KnownHosts(khFile)
+	hk, err := executor.KnownHosts(khFiles...)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -123,29 +120,4 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		return fail("%v", err)
 	}
-}
-
-// authMethods returns the key given with -i, or else the agent and the
-// default key files that exist.
-func authMethods(key, home string) ([]ssh.AuthMethod, error) {
-	if key != "" {
-		m, err := executor.PrivateKeyFile(key, nil)
-		if err != nil {
-			return nil, err
-		}
-		return []ssh.AuthMethod{m}, nil
-	}
-	var auth []ssh.AuthMethod
-	if m, err := executor.Agent(); err == nil {
-		auth = append(auth, m)
-	}
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		if m, err := executor.PrivateKeyFile(filepath.Join(home, ".ssh", name), nil); err == nil {
-			auth = append(auth, m)
-		}
-	}
-	if len(auth) == 0 {
-		return nil, errors.New("no key: give one with -i, start ssh-agent, or create ~/.ssh/id_ed25519")
-	}
-	return auth, nil
 }
