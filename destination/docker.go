@@ -47,34 +47,11 @@ const defaultDockerTimeout = 2 * time.Minute
 
 // Plan implements [Target].
 func (d Docker) Plan(app *translate.App) (*Plan, error) {
-	if err := validate(app); err != nil {
-		return nil, err
-	}
-	network := d.Network
-	if network == "" {
-		network = "ferry"
-	}
-	project := d.Project
-	if project == "" {
-		project = app.Name
-	}
-	opts := []translate.Option{translate.WithNetwork(network), translate.WithProject(project)}
-	if d.Proxy != "" {
-		opts = append(opts, translate.WithProxy(d.Proxy))
-	}
-	files, err := translate.ToCompose(app, opts...)
+	c, err := newComposePlan(app, d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = defaultDockerTimeout
-	}
-	dir := appDir(d.Dir, DefaultDir, app.Name)
-	placed, err := placeFiles(dir, files)
-	if err != nil {
-		return nil, err
-	}
+	network, project, files, timeout, dir, placed := c.network, c.project, c.files, c.timeout, c.dir, c.placed
 	compose := composePrelude(d.ComposeCommand, files[0].Path)
 	up := `"$@" -p ` + quoted(project) + ` -f "$f" up -d --remove-orphans` + "\n"
 	down := `"$@" -p ` + quoted(project) + ` -f "$f" down --remove-orphans` + "\n"
@@ -192,4 +169,42 @@ while :; do
   sleep 1
 done
 `, quoted(project), seconds(timeout), seconds(timeout))
+}
+
+// composePlan is what the Docker and Swarm targets share: the app
+// translated to Compose, with defaults applied and files placed.
+type composePlan struct {
+	network, project string
+	files, placed    []translate.File
+	timeout          time.Duration
+	dir              string
+}
+
+func newComposePlan(app *translate.App, baseDir, network, project, proxy string, timeout time.Duration) (*composePlan, error) {
+	if err := validate(app); err != nil {
+		return nil, err
+	}
+	c := &composePlan{network: network, project: project, timeout: timeout}
+	if c.network == "" {
+		c.network = "ferry"
+	}
+	if c.project == "" {
+		c.project = app.Name
+	}
+	if c.timeout <= 0 {
+		c.timeout = defaultDockerTimeout
+	}
+	opts := []translate.Option{translate.WithNetwork(c.network), translate.WithProject(c.project)}
+	if proxy != "" {
+		opts = append(opts, translate.WithProxy(proxy))
+	}
+	var err error
+	if c.files, err = translate.ToCompose(app, opts...); err != nil {
+		return nil, err
+	}
+	c.dir = appDir(baseDir, DefaultDir, app.Name)
+	if c.placed, err = placeFiles(c.dir, c.files); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -33,34 +33,11 @@ type Swarm struct {
 
 // Plan implements [Target].
 func (s Swarm) Plan(app *translate.App) (*Plan, error) {
-	if err := validate(app); err != nil {
-		return nil, err
-	}
-	network := s.Network
-	if network == "" {
-		network = "ferry"
-	}
-	stack := s.Stack
-	if stack == "" {
-		stack = app.Name
-	}
-	opts := []translate.Option{translate.WithNetwork(network), translate.WithProject(stack)}
-	if s.Proxy != "" {
-		opts = append(opts, translate.WithProxy(s.Proxy))
-	}
-	files, err := translate.ToCompose(app, opts...)
+	c, err := newComposePlan(app, s.Dir, s.Network, s.Stack, s.Proxy, s.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = defaultDockerTimeout
-	}
-	dir := appDir(s.Dir, DefaultDir, app.Name)
-	placed, err := placeFiles(dir, files)
-	if err != nil {
-		return nil, err
-	}
+	network, stack, files, timeout, dir, placed := c.network, c.project, c.files, c.timeout, c.dir, c.placed
 	deploy := quoted("docker", "stack", "deploy", "--prune", "-c", files[0].Path, stack) + "\n"
 	remove := quoted("docker", "stack", "rm", stack) + "\necho \"no previous release: removed the stack\"\n"
 	wait := stackWaitScript(stack, timeout)
