@@ -60,9 +60,7 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
 		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
 		{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
-		{Name: "network " + network, Script: fmt.Sprintf(
-			"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  docker network create %[1]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
-			quoted(network), network)},
+		networkStep(network),
 	}}
 	if st, ok := mkdirStep(files); ok {
 		check.Steps = append(check.Steps, st)
@@ -207,4 +205,13 @@ func newComposePlan(app *translate.App, baseDir, network, project, proxy string,
 		return nil, err
 	}
 	return c, nil
+}
+
+// networkStep creates the app's external network when it is missing,
+// with the given options of docker network create.
+func networkStep(network string, createOpts ...string) executor.Step {
+	create := append(append([]string{"docker", "network", "create"}, createOpts...), network)
+	return executor.Step{Name: "network " + network, Script: fmt.Sprintf(
+		"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  %[3]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
+		quoted(network), network, quoted(create...))}
 }

@@ -49,9 +49,7 @@ func (s Swarm) Plan(app *translate.App) (*Plan, error) {
 fi
 echo "swarm manager"
 `},
-		{Name: "network " + network, Script: fmt.Sprintf(
-			"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  docker network create --driver overlay --attachable %[1]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
-			quoted(network), network)},
+		networkStep(network, "--driver", "overlay", "--attachable"),
 	}}
 	if st, ok := mkdirStep(files); ok {
 		check.Steps = append(check.Steps, st)
