@@ -47,6 +47,7 @@ func main() {
 	nFiles := flag.Int("files", 200, "small files in the directory benchmark (0 skips it)")
 	runs := flag.Int("runs", 3, "runs of each tool; the median is kept")
 	par := flag.Int("par", 100, "hosts at once, for every tool")
+	flag.StringVar(&fleetUser, "user", "ferrybench", "login user of the fleet benchmark, made if missing, with /bin/sh as its shell so that no tool pays for bash start-up files; empty means the current user")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -266,7 +267,15 @@ func ratio(name string, ferry, peer measure) {
 	fmt.Printf("  ferry vs %-25s %6.2fx faster, %6.2fx less memory\n", name, peer.d.Seconds()/ferry.d.Seconds(), float64(peer.rss)/float64(max(ferry.rss, 1)))
 }
 
+// fleetUser is the login user of the fleet benchmark (-user).
+var fleetUser string
+
 func startServers(work string, n int) ([]*sshdtest.Server, string, string) {
+	login := fleetUser
+	if login != "" {
+		_, err := sshdtest.EnsureUser(login, sshdtest.UserOptions{})
+		must(err)
+	}
 	var servers []*sshdtest.Server
 	var kh, hosts strings.Builder
 	for i := 0; i < n; i++ {
@@ -288,7 +297,10 @@ func startServers(work string, n int) ([]*sshdtest.Server, string, string) {
 		for _, k := range s.HostKeys {
 			kh.WriteString(sshdtest.KnownHostsLine(s.Addr, k))
 		}
-		fmt.Fprintf(&hosts, "%s@%s\n", s.User, s.Addr)
+		if login == "" {
+			login = s.User
+		}
+		fmt.Fprintf(&hosts, "%s@%s\n", login, s.Addr)
 	}
 	khFile := filepath.Join(work, "known_hosts")
 	must(os.WriteFile(khFile, []byte(kh.String()), 0o600))
@@ -302,7 +314,7 @@ func sshOpts(key, kh string) []string {
 }
 
 func fleetBench(work, self string, n, par, runs int) {
-	fmt.Printf("One command (uname -n) on %d sshd (127.0.1.1-%d, port %d), %d hosts at once, median of %d:\n", n, n, port, par, runs)
+	fmt.Printf("One command (uname -n) on %d sshd (127.0.1.1-%d, port %d) as user %q, %d hosts at once, median of %d:\n", n, n, port, fleetUser, par, runs)
 	servers, kh, hostsFile := startServers(work, n)
 	defer cleanup()
 	key := servers[0].KeyFile
@@ -310,7 +322,11 @@ func fleetBench(work, self string, n, par, runs int) {
 
 	var plain strings.Builder
 	for _, s := range servers {
-		fmt.Fprintf(&plain, "%s@%s\n", s.User, s.Host)
+		login := fleetUser
+		if login == "" {
+			login = s.User
+		}
+		fmt.Fprintf(&plain, "%s@%s\n", login, s.Host)
 	}
 	pf := filepath.Join(work, "hosts-pssh")
 	must(os.WriteFile(pf, []byte(plain.String()), 0o600))

@@ -59,18 +59,28 @@ func AddUser(tb testing.TB, name string, opts UserOptions) *User {
 		}
 		tb.Skip("sshdtest: AddUser needs root; run .ci/run")
 	}
+	u, err := EnsureUser(name, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// EnsureUser is [AddUser] for programs (benchmarks): it returns an error
+// instead of failing a test. It needs root.
+func EnsureUser(name string, opts UserOptions) (*User, error) {
 	genKeys()
 	if keysErr != nil {
-		tb.Fatal(keysErr)
+		return nil, keysErr
 	}
 	if _, err := user.Lookup(name); err != nil {
 		if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-			tb.Fatalf("sshdtest: useradd %s: %v\n%s", name, err, out)
+			return nil, fmt.Errorf("sshdtest: useradd %s: %v\n%s", name, err, out)
 		}
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -85,24 +95,24 @@ func AddUser(tb testing.TB, name string, opts UserOptions) *User {
 		}
 		cmd.Stdin = strings.NewReader(pwLine)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("sshdtest: chpasswd %s: %v\n%s", name, err, out)
+			return nil, fmt.Errorf("sshdtest: chpasswd %s: %v\n%s", name, err, out)
 		}
 	}
 	sshDir := filepath.Join(u.HomeDir, ".ssh")
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	signer, err := ssh.NewSignerFromKey(clientKey)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	ak := filepath.Join(sshDir, "authorized_keys")
 	if err := os.WriteFile(ak, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	for _, p := range []string{sshDir, ak} {
 		if err := os.Chown(p, uid, gid); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 	}
 	sudoers := "/etc/sudoers.d/ferrytest-" + name
@@ -116,13 +126,13 @@ func AddUser(tb testing.TB, name string, opts UserOptions) *User {
 		}
 		line := fmt.Sprintf("%s ALL=(ALL:ALL) %sALL\n", name, tag)
 		if err := os.MkdirAll("/etc/sudoers.d", 0o755); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		if err := os.WriteFile(sudoers, []byte(line), 0o440); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 	}
-	return &User{Name: name, Home: u.HomeDir, UID: uid, GID: gid}
+	return &User{Name: name, Home: u.HomeDir, UID: uid, GID: gid}, nil
 }
 
 // AuthorizeKey appends key to the authorized_keys of the server's own
