@@ -33,11 +33,12 @@ const (
 // Status is how one step ended.
 type Status string
 
+// The statuses of a step.
 const (
-	StatusOK      Status = "ok"
-	StatusFailed  Status = "failed"
-	StatusIgnored Status = "failed, ignored"
-	StatusSkipped Status = "skipped"
+	StatusOK      Status = "ok"              // it ran and succeeded
+	StatusFailed  Status = "failed"          // it ran and failed
+	StatusIgnored Status = "failed, ignored" // it failed and was allowed to
+	StatusSkipped Status = "skipped"         // it did not run
 )
 
 // Report records one deploy or rollback: every step with its timing and
@@ -125,6 +126,7 @@ type LockedError struct {
 	Since time.Time
 }
 
+// Error describes the failure; see [LockedError] for its fields.
 func (e *LockedError) Error() string {
 	owner := e.Owner
 	if owner == "" {
@@ -153,6 +155,7 @@ type Error struct {
 	RollbackErr error
 }
 
+// Error describes the failure; see [Error] for its fields.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "destination: %s: deploy of %q failed at %s step %q: %v", e.Host, e.App, e.Phase, e.Step, stripPrefix(e.Err))

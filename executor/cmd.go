@@ -259,6 +259,7 @@ type Error struct {
 	Err             error
 }
 
+// Error describes the failure; see [Error] for its fields.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("executor: ")
@@ -272,6 +273,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
 type lockedWriter struct {

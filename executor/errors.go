@@ -40,6 +40,7 @@ type ExitError struct {
 // Is makes errors.Is(err, ErrTimeout) true for a timed-out step.
 func (e *ExitError) Is(target error) bool { return target == ErrTimeout && e.Timeout }
 
+// Error describes the failure; see [ExitError] for its fields.
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	b.WriteString("executor: ")
@@ -93,10 +94,12 @@ type TransportError struct {
 	Err     error
 }
 
+// Error describes the failure; see [TransportError] for its fields.
 func (e *TransportError) Error() string {
 	return fmt.Sprintf("executor: %s: %s: %v", e.Host, e.Op, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // IsTransport reports whether err is, or wraps, a [*TransportError].

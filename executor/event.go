@@ -17,6 +17,7 @@ const (
 	Progress
 )
 
+// String returns the name of the eventKind.
 func (k EventKind) String() string {
 	switch k {
 	case StepStart:
@@ -34,11 +35,13 @@ func (k EventKind) String() string {
 // Stream names an output stream.
 type Stream int
 
+// The output streams of a command.
 const (
-	Stdout Stream = 1
-	Stderr Stream = 2
+	Stdout Stream = 1 // standard output
+	Stderr Stream = 2 // standard error
 )
 
+// String returns the name of the stream.
 func (s Stream) String() string {
 	if s == Stderr {
 		return "stderr"

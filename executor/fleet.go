@@ -92,6 +92,7 @@ type HostListError struct {
 	Reason string
 }
 
+// Error describes the failure; see [HostListError] for its fields.
 func (e *HostListError) Error() string {
 	return fmt.Sprintf("executor: host %q: %s", e.Entry, e.Reason)
 }

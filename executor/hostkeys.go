@@ -73,6 +73,7 @@ type HostKeyError struct {
 // known with a different key).
 func (e *HostKeyError) Unknown() bool { return len(e.Want) == 0 && !e.Revoked }
 
+// Error describes the failure; see [HostKeyError] for its fields.
 func (e *HostKeyError) Error() string {
 	// No "executor: host:" prefix: Dial's [*TransportError] around it
 	// says that.
@@ -86,6 +87,7 @@ func (e *HostKeyError) Error() string {
 		e.KeyType, e.Fingerprint, strings.Join(e.Want, ", "))
 }
 
+// Unwrap returns the underlying error.
 func (e *HostKeyError) Unwrap() error { return e.Err }
 
 // knownHostsPolicy verifies keys against known_hosts files and, with

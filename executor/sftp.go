@@ -37,10 +37,12 @@ type FileError struct {
 	Err  error
 }
 
+// Error describes the failure; see [FileError] for its fields.
 func (e *FileError) Error() string {
 	return fmt.Sprintf("executor: %s: %s %s: %v", e.Host, e.Op, e.Path, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // SudoMode says when an upload goes through sudo. See [FileOptions].
