@@ -162,7 +162,11 @@ func (c *Cmd) Start(ctx context.Context) error {
 	}()
 	go func() {
 		// Close the session if the process outlives its stop.
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-c.stopped:
+			return
+		}
 		select {
 		case <-c.stopped:
 		case <-time.After(c.grace() + 10*time.Second):

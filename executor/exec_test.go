@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,23 @@ func TestCmdStdinEnvDir(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "bar baz $HOME|/tmp|1048576" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// Commands run with a context that never ends leave no goroutine behind.
+func TestCmdNoGoroutineLeak(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	ctx := context.Background()
+	c.Command("true").Run(ctx) // warm up: connection goroutines, spare session
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		if err := c.Command("true").Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Fatalf("%d goroutines before, %d after 20 commands", before, after)
 	}
 }
