@@ -93,7 +93,8 @@ func TestCmdStdinEnvDir(t *testing.T) {
 	}
 }
 
-// Commands run with a context that never ends leave no goroutine behind.
+// Commands and pipelines run with a context that never ends leave no
+// goroutine behind.
 func TestCmdNoGoroutineLeak(t *testing.T) {
 	c, _ := dialSSHD(t, sshdtest.Options{})
 	ctx := context.Background()
@@ -104,9 +105,13 @@ func TestCmdNoGoroutineLeak(t *testing.T) {
 		if err := c.Command("true").Run(ctx); err != nil {
 			t.Fatal(err)
 		}
+		p := &executor.Pipeline{Steps: []executor.Step{{Args: []string{"true"}, Timeout: time.Minute}, {Script: "echo x"}}}
+		if _, err := c.Run(ctx, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	if after := runtime.NumGoroutine(); after > before+5 {
-		t.Fatalf("%d goroutines before, %d after 20 commands", before, after)
+		t.Fatalf("%d goroutines before, %d after 20 commands and pipelines", before, after)
 	}
 }
