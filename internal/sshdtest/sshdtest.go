@@ -266,7 +266,9 @@ func (s *Server) start(opts Options, hostKeyLines []string) error {
 	cmd := exec.Command(args[0], args[1:]...)
 	// Its own process group, so that Close stops the per-connection
 	// children too; and Wait does not wait for pipes they may still hold.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed before its cleanups run (a fuzz
+	// worker, a timeout) takes its sshd along instead of leaving it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
 	s.logBuf = &lockedBuffer{}
 	cmd.Stdout = s.logBuf
