@@ -94,7 +94,7 @@ func (d Docker) Plan(app *translate.App) (*Plan, error) {
 // given with -p anyway), so for v1 f is a copy of file without it.
 // With file empty, it only finds the program.
 func composePrelude(cmd []string, file string) string {
-	v1 := "sed '/^name:/d' " + quoted(file) + " >.compose-v1.yaml\nf=.compose-v1.yaml\n"
+	v1 := withoutName(file, ".compose-v1.yaml") + "f=.compose-v1.yaml\n"
 	if file == "" {
 		v1 = "echo \"Compose v1\"\n"
 	}
@@ -214,4 +214,11 @@ func networkStep(network string, createOpts ...string) executor.Step {
 	return executor.Step{Name: "network " + network, Script: fmt.Sprintf(
 		"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  %[3]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
 		quoted(network), network, quoted(create...))}
+}
+
+// withoutName writes a copy of the compose file without its top-level
+// "name", which Compose v1 and docker stack deploy refuse (both take the
+// project or stack name on the command line).
+func withoutName(file, copy string) string {
+	return "sed '/^name:/d' " + quoted(file) + " >" + quoted(copy) + "\n"
 }

@@ -38,7 +38,7 @@ func (s Swarm) Plan(app *translate.App) (*Plan, error) {
 		return nil, err
 	}
 	network, stack, files, timeout, dir, placed := c.network, c.project, c.files, c.timeout, c.dir, c.placed
-	deploy := quoted("docker", "stack", "deploy", "--prune", "-c", files[0].Path, stack) + "\n"
+	deploy := withoutName(files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "-c", ".stack.yaml", stack) + "\n"
 	remove := quoted("docker", "stack", "rm", stack) + "\necho \"no previous release: removed the stack\"\n"
 	wait := stackWaitScript(stack, timeout)
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
@@ -85,6 +85,15 @@ func stackWaitScript(stack string, timeout time.Duration) string {
 deadline=$(( $(date +%%s) + %s ))
 while :; do
   waiting=$(docker stack services "$stack" --format '{{.Name}} {{.Replicas}}' | awk '{ split($2, r, "/"); if (r[1] != r[2]) printf " %%s:%%s", $1, $2 }')
+  # A service being updated still runs its old tasks: wait until the
+  # update completed; a paused or rolled back update has failed.
+  updates=$(docker stack services -q "$stack" | xargs -r docker service inspect --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
+  failed=$(echo "$updates" | awk '$2 ~ /paused|rollback/ { printf " %%s:%%s", $1, $2 }')
+  if [ -n "$failed" ]; then
+    echo "update failed:$failed" >&2
+    exit 1
+  fi
+  waiting="$waiting$(echo "$updates" | awk '$2 == "updating" { printf " %%s:updating", $1 }')"
   if [ -z "$waiting" ]; then
     echo "all services of $stack run their replicas"
     exit 0
