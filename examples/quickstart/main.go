@@ -10,7 +10,8 @@
 // again (-keep leaves it running); otherwise the plan is shown and the
 // steps that need those tools are marked skipped, saying why.
 //
-// Flags: -v prints the full dry run; -keep leaves the app running.
+// Flags: -v prints the full dry run; -keep leaves the app running;
+// -to docker|kubernetes picks the target instead of the first found.
 package main
 
 import (
@@ -44,7 +45,12 @@ func run(args []string, out io.Writer) int {
 	fs.SetOutput(out)
 	verbose := fs.Bool("v", false, "print the full dry run of the plan")
 	keep := fs.Bool("keep", false, "leave the deployed app running")
+	to := fs.String("to", "", "`docker` or `kubernetes`; empty picks what this machine has, Docker first")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *to != "" && *to != "docker" && *to != "kubernetes" {
+		fmt.Fprintf(out, "quickstart: -to %q: want docker or kubernetes\n", *to)
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -80,7 +86,7 @@ func run(args []string, out io.Writer) int {
 	defer os.RemoveAll(work)
 	fmt.Fprintf(out, "  app     %s (%s)\n", app.Name, app.Image)
 
-	found, why := probe(ctx, ex, app.Image)
+	found, why := probe(ctx, ex, app.Image, *to)
 	var target destination.Target
 	switch found {
 	case "docker":
@@ -89,6 +95,9 @@ func run(args []string, out io.Writer) int {
 		target = destination.Kubernetes{Dir: work, Kubeconfig: kubeconfig(), Namespace: "ferry-quickstart", CreateNamespace: true, Timeout: 2 * time.Minute}
 	default:
 		target = destination.Docker{Dir: work, Network: "ferry-quickstart", Project: "ferry-quickstart"}
+		if *to == "kubernetes" {
+			target = destination.Kubernetes{Dir: work, Kubeconfig: kubeconfig(), Namespace: "ferry-quickstart", CreateNamespace: true}
+		}
 	}
 	plan, err := target.Plan(app)
 	if err != nil {
@@ -98,7 +107,11 @@ func run(args []string, out io.Writer) int {
 	if found != "" {
 		fmt.Fprintf(out, "  target  %s\n", found)
 	} else {
-		fmt.Fprintf(out, "  target  none (%s): showing the plan for docker\n", why)
+		shown := "docker"
+		if *to != "" {
+			shown = *to
+		}
+		fmt.Fprintf(out, "  target  none (%s): showing the plan for %s\n", why, shown)
 	}
 	fmt.Fprintf(out, "\nplan (version %s)\n", plan.Version)
 	if *verbose {
@@ -164,7 +177,7 @@ func run(args []string, out io.Writer) int {
 }
 
 // probe finds what the host can deploy to, or says why nothing.
-func probe(ctx context.Context, ex executor.Executor, image string) (string, string) {
+func probe(ctx context.Context, ex executor.Executor, image, only string) (string, string) {
 	res, _ := ex.Run(ctx, &executor.Pipeline{Name: "probe", Steps: []executor.Step{
 		{Name: "docker", Script: `docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 || { echo "no Docker engine"; exit 0; }
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || { echo "no Docker Compose"; exit 0; }
@@ -182,6 +195,16 @@ echo ok
 
 	d, k := res.Saved["docker"], res.Saved["kubernetes"]
 	switch {
+	case only == "docker":
+		if d == "ok" {
+			return "docker", ""
+		}
+		return "", d
+	case only == "kubernetes":
+		if k == "ok" {
+			return "kubernetes", ""
+		}
+		return "", k
 	case d == "ok":
 		return "docker", ""
 	case k == "ok":
@@ -201,7 +224,7 @@ func remove(ctx context.Context, ex executor.Executor, found string) error {
 docker network rm ferry-quickstart >/dev/null 2>&1 || true
 `
 	if found == "kubernetes" {
-		script = `kubectl ${KC:+--kubeconfig "$KC"} delete namespace ferry-quickstart --wait=false >/dev/null` + "\n"
+		script = `kubectl ${KC:+--kubeconfig "$KC"} delete namespace ferry-quickstart --wait --timeout=90s >/dev/null` + "\n"
 	}
 	_, err := ex.Run(ctx, &executor.Pipeline{Name: "cleanup", Steps: []executor.Step{
 		{Name: "remove", Script: script, Env: []string{"KC=" + kubeconfig()}},

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferryhq/ferry/internal/testenv"
 )
 
 // TestQuickstart runs the quickstart as `go run ./examples/quickstart`
@@ -55,6 +57,22 @@ func TestQuickstartNothingInstalled(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{"target  none (no Docker engine; no kubectl)", "✓ upload", "skipped: no Docker engine; no kubectl"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestQuickstartKubernetes takes the quickstart to the test cluster.
+func TestQuickstartKubernetes(t *testing.T) {
+	testenv.Kubeconfig(t) // the quickstart reads FERRY_KUBECONFIG itself
+	var out bytes.Buffer
+	code := run([]string{"-to", "kubernetes"}, &out)
+	t.Logf("output:\n%s", out.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"target  kubernetes", "result: succeeded", "manifest.yaml"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
