@@ -154,8 +154,8 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 		deploy.int("replicas", app.Replicas)
 	}
 	res := newMap()
-	res.set("limits", composeQuantity(app.Resources.Limits))
-	res.set("reservations", composeQuantity(app.Resources.Requests))
+	res.set("limits", quantityNode(app.Resources.Limits, true))
+	res.set("reservations", quantityNode(app.Resources.Requests, true))
 	if len(res.n.Content) > 0 {
 		deploy.set("resources", res.node())
 	}
@@ -205,15 +205,22 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 	return files, nil
 }
 
-func composeQuantity(q Quantity) *yaml.Node {
+// quantityNode renders cpu and memory amounts, the Compose way (key
+// "cpus", "0.5", "512M") or the Kubernetes way ("cpu", "500m", "512Mi");
+// nil when neither is set.
+func quantityNode(q Quantity, compose bool) *yaml.Node {
 	m := newMap()
 	if q.CPU != "" {
 		n, _ := ParseCPU(q.CPU)
-		m.str("cpus", formatCPU(n, true))
+		key := "cpu"
+		if compose {
+			key = "cpus"
+		}
+		m.str(key, formatCPU(n, compose))
 	}
 	if q.Memory != "" {
 		n, _ := ParseBytes(q.Memory)
-		m.str("memory", formatBytes(n, true))
+		m.str("memory", formatBytes(n, compose))
 	}
 	if len(m.n.Content) == 0 {
 		return nil

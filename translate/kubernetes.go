@@ -297,8 +297,8 @@ func (k *kube) podTemplate() *yaml.Node {
 		c.set("env", env)
 	}
 	res := newMap()
-	res.set("requests", k8sQuantity(app.Resources.Requests))
-	res.set("limits", k8sQuantity(app.Resources.Limits))
+	res.set("requests", quantityNode(app.Resources.Requests, false))
+	res.set("limits", quantityNode(app.Resources.Limits, false))
 	if len(res.n.Content) > 0 {
 		c.set("resources", res.node())
 	}
@@ -370,22 +370,6 @@ func (k *kube) podTemplate() *yaml.Node {
 		pod.set("volumes", volumes)
 	}
 	return newMap().set("metadata", meta.node()).set("spec", pod.node()).node()
-}
-
-func k8sQuantity(q Quantity) *yaml.Node {
-	m := newMap()
-	if q.CPU != "" {
-		n, _ := ParseCPU(q.CPU)
-		m.str("cpu", formatCPU(n, false))
-	}
-	if q.Memory != "" {
-		n, _ := ParseBytes(q.Memory)
-		m.str("memory", formatBytes(n, false))
-	}
-	if len(m.n.Content) == 0 {
-		return nil
-	}
-	return m.node()
 }
 
 func (k *kube) probe(h *Health, failureThreshold int) *yaml.Node {
