@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/shquote"
 )
 
 // Cmd is a command to run on a host, modeled on [os/exec.Cmd]. Create it
@@ -69,18 +71,7 @@ type Cmd struct {
 
 // String returns the command, quoted, for humans. It is meant for
 // debugging and logs, not as input to a shell.
-func (c *Cmd) String() string { return strings.Join(quoteAll(c.Args), " ") }
-
-func quoteAll(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}();&|<>!#~") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
-	}
-	return out
-}
+func (c *Cmd) String() string { return shquote.Join(c.Args) }
 
 func newCmd(r runner, args []string) *Cmd { return &Cmd{Args: args, r: r} }
 
