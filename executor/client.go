@@ -34,6 +34,8 @@ type Client struct {
 	gen    int         // bumped on every new connection
 	closed bool
 
+	sftp sftpHolder // the SFTP session, opened on first use (sftp.go)
+
 	spare       *sshProc // a session waiting for its script; see refill
 	refilling   bool
 	refillDone  chan struct{} // closed when the refill in flight ends

@@ -107,9 +107,7 @@ func (o *FileOptions) orZero() *FileOptions {
 	return o
 }
 
-// sftpHolders maps a *Client to its SFTP session.
-var sftpHolders sync.Map // *Client → *sftpHolder
-
+// sftpHolder is a client's SFTP session, opened on first use.
 type sftpHolder struct {
 	mu      sync.Mutex
 	cl      *sftp.Client
@@ -133,8 +131,7 @@ func (h *sftpHolder) drop(cl *sftp.Client) bool {
 
 // sftpClient returns the client's SFTP session, opening it when needed.
 func (c *Client) sftpClient(ctx context.Context) (*sftp.Client, error) {
-	v, _ := sftpHolders.LoadOrStore(c, &sftpHolder{})
-	h := v.(*sftpHolder)
+	h := &c.sftp
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.cl != nil {
@@ -176,11 +173,7 @@ func (c *Client) sftpClient(ctx context.Context) (*sftp.Client, error) {
 	}
 	h.cl, h.conn, h.release = r.cl, conn, release
 	cl := r.cl
-	c.onReset(func() {
-		if h.drop(cl) {
-			sftpHolders.CompareAndDelete(c, h)
-		}
-	})
+	c.onReset(func() { h.drop(cl) })
 	return cl, nil
 }
 
@@ -196,9 +189,7 @@ func (c *Client) withSFTP(ctx context.Context, f func(*sftp.Client) error) error
 		if err == nil || attempt > 0 || !sftpLost(err) || ctx.Err() != nil {
 			return err
 		}
-		if v, ok := sftpHolders.Load(c); ok {
-			v.(*sftpHolder).drop(cl)
-		}
+		c.sftp.drop(cl)
 	}
 }
 
@@ -406,6 +397,8 @@ func (c *Client) upload(ctx context.Context, op string, r io.Reader, size int64,
 				return err
 			}
 			pr.n = 0
+			// What the lost session wrote could not be removed then.
+			cl.Remove(tmp)
 		}
 		retried = true
 		return putAtomic(cl, pr, tmp, target, perm)

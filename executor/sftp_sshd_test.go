@@ -225,6 +225,30 @@ func TestSSHDFiles(t *testing.T) {
 		}
 	})
 
+	t.Run("cut-connection-seekable-retried", func(t *testing.T) {
+		// A reader that can start over: the upload is retried on a new
+		// connection, and the lost session's temp file is cleaned up.
+		target := filepath.Join(dir, "retried.bin")
+		data := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB
+		r := &cutReader{Reader: bytes.NewReader(data), after: 1 << 20, cut: func() {
+			conn, _ := c.SSH(ctx)
+			conn.Close()
+		}}
+		if err := c.UploadReader(ctx, r, target, 0o644, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !r.didCut {
+			t.Fatal("the connection was not cut")
+		}
+		if b, _ := os.ReadFile(target); !bytes.Equal(b, data) {
+			t.Fatalf("target has %d bytes, want %d", len(b), len(data))
+		}
+		left, _ := filepath.Glob(filepath.Join(dir, ".retried.bin.ferry-*"))
+		if len(left) > 0 {
+			t.Fatalf("temp files left: %v", left)
+		}
+	})
+
 	t.Run("cancelled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		pr, pw := io.Pipe()
@@ -411,4 +435,23 @@ func TestSSHDSudo(t *testing.T) {
 			t.Errorf("staged files left: %v", m)
 		}
 	})
+}
+
+// cutReader calls cut once, when more than after bytes were read.
+type cutReader struct {
+	*bytes.Reader
+	after  int64
+	read   int64
+	cut    func()
+	didCut bool
+}
+
+func (r *cutReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	r.read += int64(n)
+	if r.read > r.after && !r.didCut {
+		r.didCut = true
+		r.cut()
+	}
+	return n, err
 }
