@@ -13,3 +13,9 @@ func (c *Client) Command(args ...string) *Cmd { return newCmd(c, args) }
 func (c *Client) Run(ctx context.Context, p *Pipeline) (*Result, error) {
 	return runPipeline(ctx, c, p)
 }
+
+// Both executors implement Executor.
+var (
+	_ Executor = (*Client)(nil)
+	_ Executor = (*Local)(nil)
+)
