@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/internal/sshdtest"
+	"golang.org/x/crypto/ssh"
 )
 
 // executors returns the executors every pipeline test runs on: a client
@@ -281,4 +282,33 @@ func TestBootstrapFailureIsAnError(t *testing.T) {
 	if res.Steps[0].OK() {
 		t.Fatal("step reported OK")
 	}
+}
+
+// A step run as root by a login user that is not root, which ignores
+// SIGTERM, is still gone after its timeout: the stop goes through sudo.
+func TestSudoStepTimeoutKillsRootProcesses(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	u := sshdtest.AddUser(t, "ferrysudokill", sshdtest.UserOptions{Sudo: sshdtest.SudoNoPassword})
+	c, err := executor.Dial(context.Background(), s.Addr, &executor.Config{
+		User: u.Name, Auth: []ssh.AuthMethod{ssh.PublicKeys(s.Signer)}, HostKeys: executor.FixedHostKey(s.HostKeys[0]),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	marker := fmt.Sprintf("ferrysudokill%d", time.Now().UnixNano())
+	res, err := c.Run(context.Background(), &executor.Pipeline{
+		GracePeriod: 500 * time.Millisecond,
+		Steps: []executor.Step{{
+			User: "root", Timeout: time.Second,
+			Script: "trap '' TERM; id -u; sh -c 'trap \"\" TERM; sleep 300 # " + marker + "' & sleep 301 # " + marker + "\nwait",
+		}},
+	})
+	if !errors.Is(err, executor.ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	if string(res.Steps[0].Stdout) != "0\n" {
+		t.Fatalf("step did not run as root: %q", res.Steps[0].Stdout)
+	}
+	waitGone(t, marker)
 }
