@@ -65,6 +65,7 @@ type Cmd struct {
 	stopped  chan struct{}
 	stopDone chan bool
 	stderrTl *capture
+	errDemux *demux // strips the pid marker from stderr
 	mu       sync.Mutex
 	outMu    sync.Mutex
 }
@@ -126,7 +127,8 @@ func (c *Cmd) Start(ctx context.Context) error {
 			c.pgid <- n
 		}
 	})
-	p, err := c.r.start(ctx, cmdScript(sp, nonce), c.Stdin, stdout, &flushWriter{errDemux}, false)
+	c.errDemux = errDemux
+	p, err := c.r.start(ctx, cmdScript(sp, nonce), c.Stdin, stdout, errDemux, false)
 	if err != nil {
 		return err
 	}
@@ -192,6 +194,7 @@ func (c *Cmd) Wait() error {
 	c.finished = true
 	c.mu.Unlock()
 	st, err := c.p.wait(c.WaitDelay)
+	c.errDemux.Flush() // stderr may end like the start of a marker
 	close(c.stopped)
 	if <-c.stopDone {
 		// We stopped it because the context ended.
@@ -281,12 +284,5 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
-// flushWriter flushes a demux when the stream ends (Close is called by
-// nobody; the proc's copy ends and we flush on wait via finalizer-free
-// explicit call).
-type flushWriter struct{ d *demux }
-
-func (f *flushWriter) Write(p []byte) (int, error) { return f.d.Write(p) }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }

@@ -115,3 +115,17 @@ func TestCmdNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after 20 commands and pipelines", before, after)
 	}
 }
+
+// Stderr that ends like the start of a marker reaches the caller whole.
+func TestCmdStderrTailKept(t *testing.T) {
+	c, _ := dialSSHD(t, sshdtest.Options{})
+	var errb bytes.Buffer
+	cmd := c.Command("sh", "-c", `printf 'warn\036FER' >&2`)
+	cmd.Stderr = &errb
+	if err := cmd.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := errb.String(); got != "warn\x1eFER" {
+		t.Fatalf("stderr %q", got)
+	}
+}
