@@ -117,11 +117,6 @@ fi
 `
 }
 
-// quotedLine joins a raw first word with quoted further words.
-func quotedLine(first string, words ...string) string {
-	return first + " " + quoted(words...) + "\n"
-}
-
 // healthScript waits until every container of project is running and,
 // where it has a health check, healthy; it fails at once on an exited or
 // unhealthy container, and after timeout otherwise. Containers without a
