@@ -77,6 +77,10 @@ type App struct {
 	// when empty) or "statefulset", which gives each replica its own
 	// copy of every named volume.
 	Workload string `yaml:"workload,omitempty"`
+	// DependsOn lists the services of the same [Stack] that must be
+	// started (or healthy, or completed) before this one starts. An app
+	// deployed alone has none.
+	DependsOn []Dependency `yaml:"depends_on,omitempty"`
 }
 
 // Port is a port the container listens on.
