@@ -4,8 +4,10 @@
 //
 // # Plans
 //
-// A [Target] turns a [translate.App] into a [Plan]: the files to upload
-// and the pipelines to run on the host, as data. Planning does no I/O, so
+// A [Target] turns a [translate.Stack] (one or more services; a single
+// [translate.App] is a stack of one) into a [Plan]: the files to upload
+// and the pipelines to run on the host, as data, with the warnings of
+// what the target cannot express. Planning does no I/O, so
 // a plan can be printed before anything runs ([Plan.String] is the dry
 // run), compared in tests and logged.
 //

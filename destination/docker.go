@@ -13,7 +13,7 @@ import (
 // target's Dir is empty, relative to the login user's home directory.
 const DefaultDir = "ferry"
 
-// Docker deploys an app as a compose project on a Docker host. The zero
+// Docker deploys a stack as a compose project on a Docker host. The zero
 // value is ready to use.
 //
 // Its plan checks that the engine and Compose are there, creates the
@@ -23,13 +23,13 @@ const DefaultDir = "ferry"
 // Rollback restores the previous release's files and runs `up` again;
 // the first release of an app is taken down instead.
 type Docker struct {
-	// Dir is the directory holding the apps on the host; each app gets
-	// Dir/<name>. Empty means [DefaultDir].
+	// Dir is the directory holding the stacks on the host; each stack
+	// gets Dir/<name>. Empty means [DefaultDir].
 	Dir string
 	// Network is the external Docker network the app joins, created
 	// when missing. Empty means "ferry".
 	Network string
-	// Project is the compose project name. Empty means the app's name.
+	// Project is the compose project name. Empty means the stack's name.
 	Project string
 	// Proxy selects the reverse proxy labels for the app's domains; see
 	// [translate.WithProxy]. Empty means traefik.
@@ -45,48 +45,52 @@ type Docker struct {
 
 const defaultDockerTimeout = 2 * time.Minute
 
-// Plan implements [Target].
-func (d Docker) Plan(app *translate.App) (*Plan, error) {
-	c, err := newComposePlan(app, d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
+// Plan implements [Target]: it plans app as a stack of one.
+func (d Docker) Plan(app *translate.App) (*Plan, error) { return planApp(app, d.plan) }
+
+// PlanStack implements [Target]. The stack's compose project is
+// [translate.Stack.Compose] as it is when set (so nothing is lost),
+// otherwise the translation of its services, with depends_on. Compose
+// itself starts each service after its dependencies are started, or
+// healthy with condition service_healthy.
+func (d Docker) PlanStack(stack *translate.Stack) (*Plan, error) {
+	return planStack(stack, d.plan)
+}
+
+func (d Docker) plan(s *stackPlan) (*Plan, error) {
+	c, err := newComposePlan(s, d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	network, project, files, timeout, dir, placed := c.network, c.project, c.files, c.timeout, c.dir, c.placed
-	compose := composePrelude(d.ComposeCommand, files[0].Path)
-	up := `"$@" -p ` + quoted(project) + ` -f "$f" up -d --remove-orphans` + "\n"
-	down := `"$@" -p ` + quoted(project) + ` -f "$f" down --remove-orphans` + "\n"
-	wait := healthScript(project, timeout)
+	p, err := newPlan("docker", s, c.dir, c.files, c.timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	compose := composePrelude(d.ComposeCommand, c.files[0].Path)
+	up := `"$@" -p ` + quoted(c.project) + ` -f "$f" up -d --remove-orphans` + "\n"
+	down := `"$@" -p ` + quoted(c.project) + ` -f "$f" down --remove-orphans` + "\n"
+	wait := healthScript(c.project, c.timeout)
 
-	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
+	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
 		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
 		{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
-		networkStep(network),
+		networkStep(c.network),
 	}}
-	if st, ok := mkdirStep(files); ok {
-		check.Steps = append(check.Steps, st)
+	if st, ok := mkdirStep(c.files); ok {
+		p.Check.Steps = append(p.Check.Steps, st)
 	}
-	guard := timeout + 30*time.Second
-	return withSecrets(&Plan{
-		Target:  "docker",
-		App:     app.Name,
-		Image:   app.Image,
-		Dir:     dir,
-		Version: version(files),
-		Files:   placed,
-		Timeout: timeout,
-		Check:   check,
-		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: []executor.Step{
-			{Name: "compose up", Script: compose + up},
-		}},
-		Verify: &executor.Pipeline{Name: "verify", Dir: dir, Steps: []executor.Step{
-			{Name: "wait until healthy", Script: wait, Timeout: guard},
-		}},
-		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
-			{Name: "restore previous files", Script: restoreScript},
-			{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
-			{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: guard},
-		}},
-	}, app), nil
+	p.Apply = &executor.Pipeline{Name: "apply", Dir: c.dir, Steps: []executor.Step{
+		{Name: "compose up", Script: compose + up},
+	}}
+	p.Verify = &executor.Pipeline{Name: "verify", Dir: c.dir, Steps: []executor.Step{
+		{Name: "wait until healthy", Script: wait, Timeout: p.guard()},
+	}}
+	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: c.dir, Steps: []executor.Step{
+		{Name: "restore previous files", Script: restoreScript},
+		{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
+		{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: p.guard()},
+	}}
+	return p.withSecrets(s), nil
 }
 
 // composePrelude sets "$@" to the Compose program and f to the compose
@@ -164,25 +168,23 @@ done
 `, quoted(project), seconds(timeout), seconds(timeout))
 }
 
-// composePlan is what the Docker and Swarm targets share: the app
-// translated to Compose, with defaults applied and files placed.
+// composePlan is what the Docker and Swarm targets share: the stack's
+// compose project, with defaults applied.
 type composePlan struct {
 	network, project string
-	files, placed    []translate.File
-	timeout          time.Duration
-	dir              string
+	// files are the project's files, compose.yaml first, relative to dir.
+	files   []translate.File
+	timeout time.Duration
+	dir     string
 }
 
-func newComposePlan(app *translate.App, baseDir, network, project, proxy string, timeout time.Duration) (*composePlan, error) {
-	if err := validate(app); err != nil {
-		return nil, err
-	}
+func newComposePlan(s *stackPlan, baseDir, network, project, proxy string, timeout time.Duration) (*composePlan, error) {
 	c := &composePlan{network: network, project: project, timeout: timeout}
 	if c.network == "" {
 		c.network = "ferry"
 	}
 	if c.project == "" {
-		c.project = app.Name
+		c.project = s.Name
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultDockerTimeout
@@ -192,13 +194,10 @@ func newComposePlan(app *translate.App, baseDir, network, project, proxy string,
 		opts = append(opts, translate.WithProxy(proxy))
 	}
 	var err error
-	if c.files, err = translate.ToCompose(app, opts...); err != nil {
+	if c.files, err = composeFiles(s, opts); err != nil {
 		return nil, err
 	}
-	c.dir = appDir(baseDir, DefaultDir, app.Name)
-	if c.placed, err = placeFiles(c.dir, c.files); err != nil {
-		return nil, err
-	}
+	c.dir = appDir(baseDir, DefaultDir, s.Name)
 	return c, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +100,70 @@ func TestPlanInvalidApp(t *testing.T) {
 		if !errors.As(err, &ve) {
 			t.Errorf("%T: err = %v, want *translate.ValidationError", target, err)
 		}
+	}
+}
+
+func TestPlanStackInvalid(t *testing.T) {
+	cyclic := &translate.Stack{Name: "s", Services: []*translate.App{
+		{Name: "a", Image: "x", DependsOn: []translate.Dependency{{Service: "b"}}},
+		{Name: "b", Image: "x", DependsOn: []translate.Dependency{{Service: "a"}}},
+	}}
+	for _, target := range []Target{Docker{}, Swarm{}, Kubernetes{}} {
+		_, err := target.PlanStack(cyclic)
+		var ve *translate.ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), "a -> b -> a") {
+			t.Errorf("%T: err = %v, want a *translate.ValidationError naming the cycle", target, err)
+		}
+		if _, err := target.PlanStack(nil); !errors.As(err, &ve) {
+			t.Errorf("%T: nil stack: err = %v, want a *translate.ValidationError", target, err)
+		}
+		if _, err := target.Plan(nil); err == nil {
+			t.Errorf("%T: nil app: no error", target)
+		}
+	}
+}
+
+// A stack of one plans exactly as its app does.
+func TestPlanStackOfOne(t *testing.T) {
+	for _, target := range []Target{Docker{}, Swarm{}, Kubernetes{}} {
+		a, err := target.Plan(sampleApp())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := target.PlanStack(translate.StackOf(sampleApp()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.String() != s.String() || a.Version != s.Version {
+			t.Errorf("%T: the plan of a stack of one differs from the app's", target)
+		}
+	}
+}
+
+// Swarm adapts a compose project it is given as it is.
+func TestSwarmAdaptsCompose(t *testing.T) {
+	s := translate.StackOf(sampleApp())
+	s.Compose = []byte("name: web\nservices:\n  web:\n    image: ferry-webapp:v1\n    build: .\n    depends_on:\n      db:\n        condition: service_healthy\n  db:\n    image: ferry-webapp:v1\n")
+	p, err := Swarm{}.PlanStack(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(p.Files[0].Data)
+	if strings.Contains(got, "depends_on") || strings.Contains(got, "build") || !strings.Contains(got, "db:") {
+		t.Errorf("adapted compose:\n%s", got)
+	}
+	if len(p.Warnings) != 2 || !strings.Contains(p.String(), "service web: build: left out") {
+		t.Errorf("warnings %v\n%s", p.Warnings, p)
+	}
+	d, err := Docker{}.PlanStack(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(d.Files[0].Data) != string(s.Compose) || len(d.Warnings) != 0 {
+		t.Errorf("Docker changed the compose project:\n%s", d.Files[0].Data)
+	}
+	s.Compose = []byte("services: [\n")
+	if _, err := (Swarm{}).PlanStack(s); err == nil {
+		t.Error("Swarm accepted a compose project that is not YAML")
 	}
 }

@@ -2,7 +2,6 @@ package destination
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,8 +13,8 @@ import (
 	"github.com/ferryhq/ferry/translate"
 )
 
-// Kubernetes deploys an app to a Kubernetes cluster through a host that
-// has kubectl. The zero value uses kubectl's defaults (its kubeconfig,
+// Kubernetes deploys a stack to a Kubernetes cluster through a host
+// that has kubectl. The zero value uses kubectl's defaults (its kubeconfig,
 // current context, the "default" namespace).
 //
 // Its plan checks kubectl, the kubeconfig and the right to update the
@@ -34,8 +33,8 @@ import (
 // Applies use --force-conflicts: ferry owns the objects it creates, and
 // takes back fields that `kubectl rollout undo` or hand edits changed.
 type Kubernetes struct {
-	// Dir is the directory on the kubectl host holding the apps'
-	// manifests; each app gets Dir/<name>. Empty means [DefaultDir].
+	// Dir is the directory on the kubectl host holding the stacks'
+	// manifests; each stack gets Dir/<name>. Empty means [DefaultDir].
 	Dir string
 	// Kubeconfig is the kubeconfig's path on the kubectl host. Empty
 	// means kubectl's default ($KUBECONFIG or ~/.kube/config).
@@ -80,143 +79,249 @@ var DefaultPruneAllowlist = []string{
 // ManifestFile is the name of the manifests file in the app's directory.
 const ManifestFile = "manifest.yaml"
 
-// Plan implements [Target].
-func (k Kubernetes) Plan(app *translate.App) (*Plan, error) {
-	if err := validate(app); err != nil {
-		return nil, err
+// Plan implements [Target]: it plans app as a stack of one.
+func (k Kubernetes) Plan(app *translate.App) (*Plan, error) { return planApp(app, k.plan) }
+
+// PlanStack implements [Target]. It deploys the translation of the
+// stack's services (never [translate.Stack.Compose]) in dependency
+// order: each service is applied on its own, and a service that another
+// waits for with condition service_healthy must finish its rollout (its
+// pods Ready) before the next service is applied.
+func (k Kubernetes) PlanStack(stack *translate.Stack) (*Plan, error) {
+	return planStack(stack, k.plan)
+}
+
+// kubePlan is what the steps of a Kubernetes plan are made from.
+type kubePlan struct {
+	k         Kubernetes
+	s         *stackPlan
+	ns        string
+	objects   []object
+	workloads []object
+	timeout   time.Duration
+}
+
+// kc returns kubectl's argv with the target's global flags, then args.
+func (kp *kubePlan) kc(args ...string) []string {
+	out := []string{kp.k.Kubectl}
+	if out[0] == "" {
+		out[0] = "kubectl"
 	}
-	ns := k.Namespace
-	if ns == "" {
-		ns = "default"
+	if kp.k.Kubeconfig != "" {
+		out = append(out, "--kubeconfig", kp.k.Kubeconfig)
 	}
-	opts := []translate.Option{translate.WithNamespace(ns)}
-	if k.CreateNamespace {
-		opts = append(opts, translate.WithCreateNamespace(true))
+	if kp.k.Context != "" {
+		out = append(out, "--context", kp.k.Context)
 	}
-	if k.IngressClass != "" {
-		opts = append(opts, translate.WithIngressClass(k.IngressClass))
+	return append(out, args...)
+}
+
+func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
+	kp := &kubePlan{k: k, s: s, ns: k.Namespace, timeout: k.Timeout}
+	if kp.ns == "" {
+		kp.ns = "default"
 	}
-	manifest, err := translate.ToKubernetes(app, opts...)
+	if kp.timeout <= 0 {
+		kp.timeout = defaultKubernetesTimeout
+	}
+	manifest, err := kp.translate()
 	if err != nil {
 		return nil, err
 	}
-	objects, err := objectsOf(manifest)
+	secret := false
+	for _, o := range kp.objects {
+		secret = secret || (o.group() == "" && o.Kind == "Secret")
+	}
+	files := []translate.File{{Path: ManifestFile, Data: manifest, Mode: 0o600, Secret: secret}}
+	p, err := newPlan("kubernetes", s, appDir(k.Dir, DefaultDir, s.Name), files, kp.timeout, kp.warnings())
 	if err != nil {
 		return nil, err
 	}
-	var workloads []object
-	for _, o := range objects {
-		if o.group() == "apps" && (o.Kind == "Deployment" || o.Kind == "StatefulSet") {
-			workloads = append(workloads, o)
+	prune, pruneScript, err := kp.prune()
+	if err != nil {
+		return nil, err
+	}
+	p.Check = kp.check(p.Dir)
+	p.Apply = &executor.Pipeline{Name: "apply", Dir: p.Dir, Steps: append(kp.applySteps(p.guard()), prune...)}
+	p.Verify = &executor.Pipeline{Name: "verify", Dir: p.Dir}
+	var undo, wait strings.Builder
+	for _, w := range kp.workloads {
+		status := kp.status(w)
+		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + w.ref(), Args: status, Timeout: p.guard()})
+		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kp.kc("rollout", "undo", w.ref(), "--namespace", kp.ns)...), w.ref())
+		wait.WriteString(quoted(status...) + "\n")
+	}
+	del := kp.kc("delete", "--namespace", kp.ns, "-f", ManifestFile, "--ignore-not-found", "--wait=false")
+	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: p.Dir, Steps: []executor.Step{
+		{Name: "restore previous files", Script: restoreScript},
+		{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
+		{Name: "apply previous release", Script: ifPrevious(quoted(kp.apply()...)+"\n"+pruneScript,
+			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
+		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
+	}}
+	return p.withSecrets(s), nil
+}
+
+// translate translates the services in dependency order into one
+// manifest and lists its objects and workloads.
+func (kp *kubePlan) translate() ([]byte, error) {
+	var manifest []byte
+	for i, a := range kp.s.order {
+		opts := []translate.Option{translate.WithNamespace(kp.ns)}
+		if kp.k.CreateNamespace && i == 0 {
+			opts = append(opts, translate.WithCreateNamespace(true))
+		}
+		if kp.k.IngressClass != "" {
+			opts = append(opts, translate.WithIngressClass(kp.k.IngressClass))
+		}
+		out, err := translate.ToKubernetes(a, opts...)
+		if err != nil {
+			if len(kp.s.order) > 1 {
+				return nil, fmt.Errorf("destination: service %s: %w", a.Name, err)
+			}
+			return nil, err
+		}
+		objects, err := objectsOf(out)
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for _, o := range objects {
+			o.service = a.Name
+			kp.objects = append(kp.objects, o)
+			if o.group() == "apps" && (o.Kind == "Deployment" || o.Kind == "StatefulSet") {
+				kp.workloads = append(kp.workloads, o)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("destination: service %s: its manifests hold no Deployment or StatefulSet", a.Name)
+		}
+		if i > 0 {
+			manifest = append(manifest, "---\n"...)
+		}
+		manifest = append(manifest, out...)
+	}
+	return manifest, nil
+}
+
+// warnings says what Kubernetes does differently from Compose with the
+// stack's dependencies.
+func (kp *kubePlan) warnings() []translate.Warning {
+	var out []translate.Warning
+	for _, a := range kp.s.order {
+		for i, d := range a.DependsOn {
+			if d.Condition == translate.ConditionCompleted {
+				out = append(out, translate.Warning{Service: a.Name, Key: fmt.Sprintf("depends_on[%d].condition", i),
+					Message: fmt.Sprintf("%s: Kubernetes does not wait for %s to complete; %s is applied after it", d.Condition, d.Service, a.Name)})
+			}
 		}
 	}
-	if len(workloads) == 0 {
-		return nil, errors.New("destination: the manifests hold no Deployment or StatefulSet")
-	}
-	timeout := k.Timeout
-	if timeout <= 0 {
-		timeout = defaultKubernetesTimeout
-	}
-	manager := k.FieldManager
+	return out
+}
+
+// apply is the server-side apply of the manifest, or with selectors, of
+// its objects that match them.
+func (kp *kubePlan) apply(selector ...string) []string {
+	manager := kp.k.FieldManager
 	if manager == "" {
 		manager = "ferry"
 	}
-	allow := k.PruneAllowlist
+	args := kp.kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts", "--namespace", kp.ns, "-f", ManifestFile)
+	if len(selector) > 0 {
+		args = append(args, "-l", strings.Join(selector, ","))
+	}
+	return args
+}
+
+func (kp *kubePlan) status(w object) []string {
+	return kp.kc("rollout", "status", w.ref(), "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
+}
+
+// applySteps applies a single app at once, and the services of a stack
+// one by one in dependency order, waiting for the rollout of each
+// service another one waits for.
+func (kp *kubePlan) applySteps(guard time.Duration) []executor.Step {
+	if len(kp.s.order) == 1 {
+		return []executor.Step{{Name: "apply", Args: kp.apply()}}
+	}
+	var steps []executor.Step
+	for _, a := range kp.s.order {
+		steps = append(steps, executor.Step{Name: "apply " + a.Name, Args: kp.apply(translate.LabelName + "=" + a.Name)})
+		if !kp.s.waitedOn(a.Name) {
+			continue
+		}
+		for _, w := range kp.workloads {
+			if w.service == a.Name {
+				steps = append(steps, executor.Step{Name: "rollout status " + w.ref(), Args: kp.status(w), Timeout: guard})
+			}
+		}
+	}
+	return steps
+}
+
+// selector selects the objects of the stack's services.
+func (kp *kubePlan) selector() string {
+	sel := translate.LabelManagedBy + "=ferry," + translate.LabelInstance
+	if len(kp.s.order) == 1 {
+		return translate.LabelInstance + "=" + kp.s.order[0].Name + "," + translate.LabelManagedBy + "=ferry"
+	}
+	return sel + " in (" + strings.Join(kp.s.names(), ",") + ")"
+}
+
+// prune returns the steps that delete, for each kind of the allowlist,
+// the stack's objects the manifest no longer holds, and the same as a
+// script for the rollback.
+func (kp *kubePlan) prune() ([]executor.Step, string, error) {
+	allow := kp.k.PruneAllowlist
 	if allow == nil {
 		allow = DefaultPruneAllowlist
 	}
-	dir := appDir(k.Dir, DefaultDir, app.Name)
-	files := []translate.File{{Path: ManifestFile, Data: manifest, Mode: 0o600, Secret: bytes.Contains(manifest, []byte("\nkind: Secret\n"))}}
-	placed, err := placeFiles(dir, files)
-	if err != nil {
-		return nil, err
-	}
-
-	kubectl := []string{k.Kubectl}
-	if kubectl[0] == "" {
-		kubectl[0] = "kubectl"
-	}
-	if k.Kubeconfig != "" {
-		kubectl = append(kubectl, "--kubeconfig", k.Kubeconfig)
-	}
-	if k.Context != "" {
-		kubectl = append(kubectl, "--context", k.Context)
-	}
-	kc := func(args ...string) []string { return append(append([]string(nil), kubectl...), args...) }
-	selector := "app.kubernetes.io/instance=" + app.Name + ",app.kubernetes.io/managed-by=ferry"
-	apply := kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts",
-		"--namespace", ns, "-f", ManifestFile)
-	var prune []executor.Step
-	var pruneScript strings.Builder
+	var steps []executor.Step
+	var script strings.Builder
 	for _, a := range allow {
 		parts := strings.Split(a, "/")
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
+			return nil, "", fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
 		}
 		resource := strings.ToLower(parts[2])
 		if parts[0] != "core" && parts[0] != "" {
 			resource += "." + parts[0]
 		}
 		var keep []string
-		for _, o := range objects {
+		for _, o := range kp.objects {
 			if o.Kind == parts[2] && o.group() == strings.TrimPrefix(parts[0], "core") {
 				keep = append(keep, "metadata.name!="+o.Metadata.Name)
 			}
 		}
-		args := kc("delete", resource, "--namespace", ns, "-l", selector, "--ignore-not-found", "--wait=false")
+		args := kp.kc("delete", resource, "--namespace", kp.ns, "-l", kp.selector(), "--ignore-not-found", "--wait=false")
 		if len(keep) > 0 {
 			args = append(args, "--field-selector", strings.Join(keep, ","))
 		}
-		prune = append(prune, executor.Step{Name: "prune " + parts[2], Args: args})
-		pruneScript.WriteString(quoted(args...) + "\n")
+		steps = append(steps, executor.Step{Name: "prune " + parts[2], Args: args})
+		script.WriteString(quoted(args...) + "\n")
 	}
-	del := kc("delete", "--namespace", ns, "-f", ManifestFile, "--ignore-not-found", "--wait=false")
+	return steps, script.String(), nil
+}
 
+// check verifies kubectl, the kubeconfig and the right to update the
+// first workload in the namespace.
+func (kp *kubePlan) check(dir string) *executor.Pipeline {
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
-		{Name: "kubectl", Args: kc("version", "--client")},
+		{Name: "kubectl", Args: kp.kc("version", "--client")},
 	}}
-	if k.Kubeconfig != "" {
+	if kc := kp.k.Kubeconfig; kc != "" {
 		check.Steps = append(check.Steps, executor.Step{Name: "kubeconfig", Script: fmt.Sprintf(
 			"if [ ! -r %[1]s ]; then\n  echo \"kubeconfig %[1]s: no such file, or not readable\" >&2\n  exit 1\nfi\necho \"kubeconfig %[1]s\"\n",
-			quoted(k.Kubeconfig))})
+			quoted(kc))})
 	}
-	w := workloads[0]
+	w, ns := kp.workloads[0], kp.ns
 	check.Steps = append(check.Steps, executor.Step{
 		Name: "access to namespace " + ns,
 		Script: fmt.Sprintf("if ! out=$(%s 2>&1); then\n  echo \"cannot update %s in namespace %s: ${out:-no}\" >&2\n  exit 1\nfi\necho \"may update %s in namespace %s\"\n",
-			quoted(kc("auth", "can-i", "patch", w.resource(), "--namespace", ns)...), w.resource(), ns, w.resource(), ns),
+			quoted(kp.kc("auth", "can-i", "patch", w.resource(), "--namespace", ns)...), w.resource(), ns, w.resource(), ns),
 	})
-
-	guard := timeout + 30*time.Second
-	verify := &executor.Pipeline{Name: "verify", Dir: dir}
-	var undo, wait strings.Builder
-	for _, w := range workloads {
-		status := kc("rollout", "status", w.ref(), "--namespace", ns, "--timeout="+seconds(timeout)+"s")
-		verify.Steps = append(verify.Steps, executor.Step{Name: "rollout status " + w.ref(), Args: status, Timeout: guard})
-		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kc("rollout", "undo", w.ref(), "--namespace", ns)...), w.ref())
-		wait.WriteString(quoted(status...) + "\n")
-	}
-	return withSecrets(&Plan{
-		Target:  "kubernetes",
-		App:     app.Name,
-		Image:   app.Image,
-		Dir:     dir,
-		Version: version(files),
-		Files:   placed,
-		Timeout: timeout,
-		Check:   check,
-		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: append([]executor.Step{
-			{Name: "apply", Args: apply},
-		}, prune...)},
-		Verify: verify,
-		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
-			{Name: "restore previous files", Script: restoreScript},
-			{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
-			{Name: "apply previous release", Script: ifPrevious(quoted(apply...)+"\n"+pruneScript.String(),
-				quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
-			{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: guard},
-		}},
-	}, app), nil
+	return check
 }
 
 // object is an object found in the manifests.
@@ -226,6 +331,8 @@ type object struct {
 	Metadata   struct {
 		Name string `yaml:"name"`
 	} `yaml:"metadata"`
+	// service is the stack's service whose translation holds the object.
+	service string
 }
 
 // group is the object's API group, "" for the core group.

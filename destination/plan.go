@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,26 +16,48 @@ import (
 	"github.com/ferryhq/ferry/translate"
 )
 
-// Target plans deployments of apps to one kind of destination.
+// Target plans deployments of stacks to one kind of destination.
 // Implementations are [Docker], [Swarm] and [Kubernetes].
+//
+// The unit of deployment is a [translate.Stack]: one or more services
+// deployed under one lock, with one release number, one history record
+// and one rollback that restores every service. Plan is the short form
+// for the common case of one app.
 type Target interface {
-	// Plan returns what deploying app involves. It does no I/O: the same
-	// app and target always give the same plan. It returns the app's
+	// Plan returns what deploying app alone involves: the plan of
+	// PlanStack(translate.StackOf(app)). It returns the app's
 	// [*translate.ValidationError] when the app is invalid.
 	Plan(app *translate.App) (*Plan, error)
+	// PlanStack returns what deploying every service of stack involves.
+	// It does no I/O: the same stack and target always give the same
+	// plan. It returns the stack's [*translate.ValidationError] when the
+	// stack is invalid (a bad service, a dependency cycle).
+	PlanStack(stack *translate.Stack) (*Plan, error)
 }
 
-// Plan is everything a deploy of one app runs on its host, as data.
+// Plan is everything a deploy of one stack runs on its host, as data.
 // [Deploy] runs it; [Plan.String] prints it as a dry run. A Plan must
 // not be modified while [Deploy] uses it.
 type Plan struct {
 	// Target names the kind of destination: "docker", "swarm" or
 	// "kubernetes".
 	Target string
-	// App is the app's name.
+	// App is the stack's name (for a single app, the app's name): it
+	// names the lock, the history and the directory on the host.
 	App string
-	// Image is the app's image, recorded in the history.
+	// Services names the stack's services in dependency order (see
+	// [translate.Stack.Order]); one name for a single app.
+	Services []string
+	// Image is the image of a single app, or for a stack of several
+	// services "service=image" for each, in Services order, separated
+	// by ", ". It is recorded in the history.
 	Image string
+	// Warnings lists what the stack's loader and this target's
+	// translation could not express and left out or changed, each with
+	// where it came from. Deploy does not look at them; a caller that
+	// wants no loss refuses a plan that has any. [Plan.String] prints
+	// them.
+	Warnings []translate.Warning
 	// Dir is the app's directory on the host, where its files and its
 	// state (lock, history, releases) live. A relative Dir is relative
 	// to the login user's home directory.
@@ -75,12 +98,21 @@ func (p *Plan) pipelines() []*executor.Pipeline {
 func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan: deploy %s to %s\n", p.App, p.Target)
+	if len(p.Services) > 1 {
+		fmt.Fprintf(&b, "  services: %s (in this order)\n", strings.Join(p.Services, ", "))
+	}
 	fmt.Fprintf(&b, "  dir:     %s\n", p.Dir)
 	if p.Image != "" {
 		fmt.Fprintf(&b, "  image:   %s\n", p.Image)
 	}
 	fmt.Fprintf(&b, "  version: %s\n", p.Version)
 	fmt.Fprintf(&b, "  timeout: %s\n", p.Timeout)
+	if len(p.Warnings) > 0 {
+		fmt.Fprintf(&b, "warnings:\n")
+		for _, w := range p.Warnings {
+			fmt.Fprintf(&b, "  - %s\n", w)
+		}
+	}
 	fmt.Fprintf(&b, "lock: mkdir %s\n", path.Join(p.Dir, stateDir, "lock"))
 	fmt.Fprintf(&b, "files:\n")
 	for _, f := range p.Files {
@@ -226,13 +258,105 @@ func seconds(d time.Duration) string {
 	return fmt.Sprint(s)
 }
 
-// withSecrets makes every pipeline of p redact the app's secret values
-// from its events, results and errors, and returns p.
-func withSecrets(p *Plan, app *translate.App) *Plan {
+// stackPlan is a validated stack with its services in dependency order:
+// what every target plans from.
+type stackPlan struct {
+	*translate.Stack
+	order []*translate.App
+}
+
+// planApp validates app once and plans it as a stack of one.
+func planApp(app *translate.App, plan func(*stackPlan) (*Plan, error)) (*Plan, error) {
+	if app == nil {
+		return nil, fmt.Errorf("destination: nil app")
+	}
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	return plan(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}})
+}
+
+// planStack validates s once and plans it.
+func planStack(s *translate.Stack, plan func(*stackPlan) (*Plan, error)) (*Plan, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	order, err := s.Order()
+	if err != nil {
+		return nil, err
+	}
+	return plan(&stackPlan{Stack: s, order: order})
+}
+
+// image is the value of [Plan.Image].
+func (s *stackPlan) image() string {
+	if len(s.order) == 1 {
+		return s.order[0].Image
+	}
+	parts := make([]string, len(s.order))
+	for i, a := range s.order {
+		parts[i] = a.Name + "=" + a.Image
+	}
+	return strings.Join(parts, ", ")
+}
+
+// names returns the services' names in dependency order.
+func (s *stackPlan) names() []string {
+	out := make([]string, len(s.order))
+	for i, a := range s.order {
+		out[i] = a.Name
+	}
+	return out
+}
+
+// waitedOn reports whether a service of the stack waits for name to be
+// healthy before it starts.
+func (s *stackPlan) waitedOn(name string) bool {
+	for _, a := range s.order {
+		for _, d := range a.DependsOn {
+			if d.Service == name && d.Condition == translate.ConditionHealthy {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// newPlan is the part of a plan every target fills the same way: the
+// stack's name, services, images and warnings (the stack's, then
+// extra), the files placed under dir with their version, and the
+// timeout. The target adds its pipelines, then calls [Plan.withSecrets].
+func newPlan(target string, s *stackPlan, dir string, files []translate.File, timeout time.Duration, extra []translate.Warning) (*Plan, error) {
+	placed, err := placeFiles(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{
+		Target:   target,
+		App:      s.Name,
+		Services: s.names(),
+		Image:    s.image(),
+		Warnings: append(slices.Clone(s.Warnings), extra...),
+		Dir:      dir,
+		Version:  version(files),
+		Files:    placed,
+		Timeout:  timeout,
+	}, nil
+}
+
+// guard bounds a step that waits up to the plan's Timeout itself, so
+// that a wait that never ends is still stopped.
+func (p *Plan) guard() time.Duration { return p.Timeout + 30*time.Second }
+
+// withSecrets makes every pipeline of p redact the secret values of the
+// stack's services from its events, results and errors, and returns p.
+func (p *Plan) withSecrets(s *stackPlan) *Plan {
 	var values []string
-	for _, s := range app.Secrets {
-		if s.Value != "" {
-			values = append(values, s.Value)
+	for _, a := range s.order {
+		for _, sec := range a.Secrets {
+			if sec.Value != "" {
+				values = append(values, sec.Value)
+			}
 		}
 	}
 	if len(values) == 0 {

@@ -1,7 +1,6 @@
 package destination
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
@@ -159,11 +158,3 @@ func mkdirStep(files []translate.File) (executor.Step, bool) {
 
 // quoted joins words for a script line.
 func quoted(words ...string) string { return shquote.Join(words) }
-
-// validate runs the app's own validation.
-func validate(app *translate.App) error {
-	if app == nil {
-		return fmt.Errorf("destination: nil app")
-	}
-	return app.Validate()
-}

@@ -8,7 +8,7 @@ import (
 	"github.com/ferryhq/ferry/translate"
 )
 
-// Swarm deploys an app as a stack on a Docker Swarm manager with
+// Swarm deploys a stack on a Docker Swarm manager with
 // `docker stack deploy --prune`. The zero value is ready to use.
 //
 // Its plan checks that the host is a Swarm manager, creates an attachable
@@ -16,13 +16,13 @@ import (
 // service runs all its replicas. Rollback restores the previous release's
 // files and deploys them again; the first release is removed instead.
 type Swarm struct {
-	// Dir is the directory holding the apps on the host; each app gets
-	// Dir/<name>. Empty means [DefaultDir].
+	// Dir is the directory holding the stacks on the host; each stack
+	// gets Dir/<name>. Empty means [DefaultDir].
 	Dir string
 	// Network is the overlay network the app joins, created when
 	// missing. Empty means "ferry".
 	Network string
-	// Stack is the stack name. Empty means the app's name.
+	// Stack is the Swarm stack's name. Empty means the stack's name.
 	Stack string
 	// Proxy selects the reverse proxy labels; see [translate.WithProxy].
 	Proxy string
@@ -31,17 +31,35 @@ type Swarm struct {
 	Timeout time.Duration
 }
 
-// Plan implements [Target].
-func (s Swarm) Plan(app *translate.App) (*Plan, error) {
-	c, err := newComposePlan(app, s.Dir, s.Network, s.Stack, s.Proxy, s.Timeout)
+// Plan implements [Target]: it plans app as a stack of one.
+func (s Swarm) Plan(app *translate.App) (*Plan, error) { return planApp(app, s.plan) }
+
+// PlanStack implements [Target]. It deploys the stack's compose project
+// ([translate.Stack.Compose] when set, otherwise the translation of its
+// services) adapted to what `docker stack deploy` accepts: depends_on
+// and build are left out, each with a warning on the plan (Swarm starts
+// a stack's services in no particular order and never builds images).
+func (s Swarm) PlanStack(stack *translate.Stack) (*Plan, error) {
+	return planStack(stack, s.plan)
+}
+
+func (s Swarm) plan(sp *stackPlan) (*Plan, error) {
+	c, err := newComposePlan(sp, s.Dir, s.Network, s.Stack, s.Proxy, s.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	network, stack, files, timeout, dir, placed := c.network, c.project, c.files, c.timeout, c.dir, c.placed
-	deploy := withoutName(files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "-c", ".stack.yaml", stack) + "\n"
-	remove := quoted("docker", "stack", "rm", stack) + "\necho \"no previous release: removed the stack\"\n"
-	wait := stackWaitScript(stack, timeout)
-	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
+	warnings, err := forSwarm(sp, c.files)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPlan("swarm", sp, c.dir, c.files, c.timeout, warnings)
+	if err != nil {
+		return nil, err
+	}
+	deploy := withoutName(c.files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "-c", ".stack.yaml", c.project) + "\n"
+	remove := quoted("docker", "stack", "rm", c.project) + "\necho \"no previous release: removed the stack\"\n"
+	wait := stackWaitScript(c.project, c.timeout)
+	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
 		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
 		{Name: "swarm manager", Script: `if [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" != true ]; then
   echo "this host is not a Swarm manager (docker swarm init or join as a manager)" >&2
@@ -49,33 +67,23 @@ func (s Swarm) Plan(app *translate.App) (*Plan, error) {
 fi
 echo "swarm manager"
 `},
-		networkStep(network, "--driver", "overlay", "--attachable"),
+		networkStep(c.network, "--driver", "overlay", "--attachable"),
 	}}
-	if st, ok := mkdirStep(files); ok {
-		check.Steps = append(check.Steps, st)
+	if st, ok := mkdirStep(c.files); ok {
+		p.Check.Steps = append(p.Check.Steps, st)
 	}
-	guard := timeout + 30*time.Second
-	return withSecrets(&Plan{
-		Target:  "swarm",
-		App:     app.Name,
-		Image:   app.Image,
-		Dir:     dir,
-		Version: version(files),
-		Files:   placed,
-		Timeout: timeout,
-		Check:   check,
-		Apply: &executor.Pipeline{Name: "apply", Dir: dir, Steps: []executor.Step{
-			{Name: "stack deploy", Script: deploy},
-		}},
-		Verify: &executor.Pipeline{Name: "verify", Dir: dir, Steps: []executor.Step{
-			{Name: "wait for replicas", Script: wait, Timeout: guard},
-		}},
-		Rollback: &executor.Pipeline{Name: "rollback", Dir: dir, Steps: []executor.Step{
-			{Name: "restore previous files", Script: restoreScript},
-			{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
-			{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: guard},
-		}},
-	}, app), nil
+	p.Apply = &executor.Pipeline{Name: "apply", Dir: c.dir, Steps: []executor.Step{
+		{Name: "stack deploy", Script: deploy},
+	}}
+	p.Verify = &executor.Pipeline{Name: "verify", Dir: c.dir, Steps: []executor.Step{
+		{Name: "wait for replicas", Script: wait, Timeout: p.guard()},
+	}}
+	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: c.dir, Steps: []executor.Step{
+		{Name: "restore previous files", Script: restoreScript},
+		{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
+		{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: p.guard()},
+	}}
+	return p.withSecrets(sp), nil
 }
 
 // stackWaitScript waits until every service of stack runs all its
