@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -81,6 +82,12 @@ type App struct {
 	// started (or healthy, or completed) before this one starts. An app
 	// deployed alone has none.
 	DependsOn []Dependency `yaml:"depends_on,omitempty"`
+	// Build says how to build the image from source (see [Build]); nil
+	// means Image already exists in a registry or on the host.
+	Build *Build `yaml:"build,omitempty"`
+	// Registry gives, by reference, the credentials of the private
+	// registry Image (or the built image) lives in; nil means none.
+	Registry *RegistryAuth `yaml:"registry,omitempty"`
 }
 
 // Port is a port the container listens on.
@@ -244,6 +251,9 @@ func Load(path string) (*App, error) {
 	var se *SyntaxError
 	if errors.As(err, &se) {
 		se.File = path
+	}
+	if app != nil && app.Build != nil {
+		app.Build.resolveContext(filepath.Dir(path))
 	}
 	return app, err
 }

@@ -148,10 +148,17 @@ func (a *App) validate(ps *problems) {
 		ps.add("name", "%s is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, ending with a letter or digit)", quoteVal(a.Name))
 	}
 	switch {
-	case a.Image == "":
+	case a.Image == "" && a.Build == nil:
 		ps.add("image", "is required")
+	case a.Image == "":
 	case len(a.Image) > 1024 || !imageRE.MatchString(a.Image):
 		ps.add("image", "%s is not an image reference", quoteVal(a.Image))
+	}
+	if a.Build != nil {
+		a.Build.validate(ps, "build")
+	}
+	if a.Registry != nil {
+		a.Registry.validate(ps, "registry", a.Image)
 	}
 	for i, c := range a.Command {
 		checkText(ps, fmt.Sprintf("command[%d]", i), c)

@@ -1,6 +1,6 @@
 // Package testenv gives tests access to the real peers that .ci/run starts:
-// a Kubernetes control plane, Toxiproxy, the Docker engine, Docker Compose
-// and the ferry-webapp test images.
+// a Kubernetes control plane, Toxiproxy, the Docker engine, Docker Compose,
+// a container registry, git repositories and the ferry-webapp test images.
 //
 // Each helper either returns what the test needs or stops the test. A test
 // that lacks its peer is skipped, so "go test ./..." works anywhere; when
@@ -16,6 +16,11 @@
 //	FERRY_REQUIRE_DOCKER     "1": fail without a reachable Docker engine
 //	FERRY_REQUIRE_COMPOSE    "1": fail without Docker Compose v2
 //	FERRY_REQUIRE_SSHD       "1": fail without OpenSSH's sshd (internal/sshdtest)
+//	FERRY_REGISTRY           host:port of the test registry (.ci/registry-up), with
+//	FERRY_REGISTRY_USER      its one user
+//	FERRY_REGISTRY_PASSWORD  and that user's password
+//	FERRY_REQUIRE_REGISTRY   "1": fail without a reachable registry
+//	FERRY_REQUIRE_GIT        "1": fail without the git program
 //
 // The package uses only the standard library and the docker CLI, so
 // importing it adds nothing to the module's requirements.
