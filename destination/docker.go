@@ -189,7 +189,7 @@ func newComposePlan(s *stackPlan, baseDir, network, project, proxy string, timeo
 	if c.timeout <= 0 {
 		c.timeout = defaultDockerTimeout
 	}
-	opts := []translate.Option{translate.WithNetwork(c.network), translate.WithProject(c.project)}
+	opts := []translate.ComposeOption{translate.WithNetwork(c.network), translate.WithProject(c.project)}
 	if proxy != "" {
 		opts = append(opts, translate.WithProxy(proxy))
 	}

@@ -167,7 +167,7 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 func (kp *kubePlan) translate() ([]byte, error) {
 	var manifest []byte
 	for i, a := range kp.s.order {
-		opts := []translate.Option{translate.WithNamespace(kp.ns)}
+		opts := []translate.KubernetesOption{translate.WithNamespace(kp.ns)}
 		if kp.k.CreateNamespace && i == 0 {
 			opts = append(opts, translate.WithCreateNamespace(true))
 		}

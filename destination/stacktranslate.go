@@ -22,7 +22,7 @@ const composeFile = "compose.yaml"
 // compose.yaml first: Stack.Compose as it is when set; otherwise the
 // translation of its one service; otherwise the translations of its
 // services merged into one project with their depends_on.
-func composeFiles(s *stackPlan, opts []translate.Option) ([]translate.File, error) {
+func composeFiles(s *stackPlan, opts []translate.ComposeOption) ([]translate.File, error) {
 	if s.Compose != nil {
 		// Mode 0600: a normalized project holds the env files' values.
 		return []translate.File{{Path: composeFile, Data: s.Compose, Mode: 0o600}}, nil

@@ -1,10 +1,8 @@
 package translate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -258,29 +256,30 @@ func Load(path string) (*App, error) {
 	return app, err
 }
 
-// Parse decodes one app spec from YAML and validates it. Decoding is
-// strict: unknown keys, duplicate keys and values of the wrong type are
-// errors that give their line, reported as a [*SyntaxError]. If the spec decodes but breaks rules, the
-// error is a [*ValidationError] and the returned App is nil.
+// Parse decodes one app spec from YAML and validates it, reporting every
+// problem at once. Unknown keys, duplicate keys and values of the wrong
+// type are problems with their line; when there are any, the error is a
+// [*SyntaxError] that also carries the rule problems of what did decode
+// (it unwraps to that [*ValidationError]) unless a duplicate key stopped
+// the decoding. A spec that decodes but breaks
+// rules gives a [*ValidationError]. On any error the returned App is nil.
 func Parse(data []byte) (*App, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var app App
-	if err := dec.Decode(&app); err != nil {
-		if err == io.EOF {
-			return nil, &SyntaxError{Errors: []string{"empty app spec"}}
-		}
-		return nil, decodeError(err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
-		if err != nil {
-			return nil, decodeError(err)
-		}
-		return nil, &SyntaxError{Errors: []string{fmt.Sprintf("line %d: more than one document; an app spec is one YAML document", extra.Line)}}
-	}
-	if err := app.Validate(); err != nil {
+	msgs, complete, err := decodeSpec(data, &app, "app spec")
+	if err != nil {
 		return nil, err
+	}
+	var verr error
+	if complete {
+		verr = app.Validate()
+	}
+	if len(msgs) > 0 {
+		se := &SyntaxError{Errors: msgs}
+		se.Invalid, _ = verr.(*ValidationError)
+		return nil, se
+	}
+	if verr != nil {
+		return nil, verr
 	}
 	return &app, nil
 }
@@ -294,10 +293,24 @@ type SyntaxError struct {
 	// Errors holds one message per problem, each starting with
 	// "line N: " when the line is known.
 	Errors []string
+	// Invalid holds the rules that what did decode breaks, found by
+	// validating it despite the errors above; nil when it breaks none or
+	// was not validated. [SyntaxError.Unwrap] returns it.
+	Invalid *ValidationError
+}
+
+// Unwrap returns Invalid, so that [errors.As] finds the rule problems
+// too; nil when there are none.
+func (e *SyntaxError) Unwrap() error {
+	if e.Invalid == nil {
+		return nil
+	}
+	return e.Invalid
 }
 
 // Error prints one problem per line, as "file:N: message" when the file
-// is known and "line N: message" otherwise.
+// is known and "line N: message" otherwise, then the problems of Invalid
+// as "file: path: message".
 func (e *SyntaxError) Error() string {
 	lines := make([]string, len(e.Errors))
 	for i, m := range e.Errors {
@@ -312,6 +325,15 @@ func (e *SyntaxError) Error() string {
 			}
 		}
 		lines[i] = e.File + ": " + m
+	}
+	if e.Invalid != nil {
+		for _, p := range e.Invalid.Problems {
+			if e.File != "" {
+				lines = append(lines, e.File+": "+p.String())
+			} else {
+				lines = append(lines, p.String())
+			}
+		}
 	}
 	return strings.Join(lines, "\n")
 }

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
@@ -11,19 +10,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
-
-// File is a file to write on the Docker host, next to the compose file.
-type File struct {
-	// Path is relative to the compose project directory, with forward
-	// slashes: "compose.yaml", "secrets.env", "secrets/db-password".
-	Path string
-	// Data is the file's content.
-	Data []byte
-	// Mode is the file's permission bits: 0644, or 0600 for secrets.
-	Mode fs.FileMode
-	// Secret reports that Data holds secret values: never log or print it.
-	Secret bool
-}
 
 // Side files written next to compose.yaml.
 const (
@@ -53,13 +39,42 @@ var (
 //
 // An invalid app gives a [*ValidationError]; an unknown option value a
 // plain error.
-func ToCompose(app *App, opts ...Option) ([]File, error) {
+func ToCompose(app *App, opts ...ComposeOption) ([]File, error) {
 	if err := app.Validate(); err != nil {
 		return nil, err
 	}
-	o := newOptions(opts)
+	return stackCompose(StackOf(app), opts)
+}
+
+// StackToCompose translates a stack into one compose project holding
+// every service, with the files described at [ToCompose]. A stack of one
+// service gives exactly what [ToCompose] gives for that service.
+//
+// With several services, each service joins the project's default
+// network, where the other services reach it by its name and its
+// aliases; only services with domains also join the external network of
+// [WithNetwork], which the proxy shares. Names that one service would
+// otherwise share with another in the project are prefixed with the
+// service name: named volumes become "<service>-<volume>" (as the
+// PersistentVolumeClaims on Kubernetes), secrets "<service>-<name>", and
+// the side files are "secrets/<service>.env" and
+// "secrets/<service>/<name>". depends_on is written with its conditions.
+// The default project name is the stack's name.
+//
+// An invalid stack gives a [*ValidationError]; an unknown option value a
+// plain error. Stack.Compose and Stack.Warnings are not used: a target
+// that has Stack.Compose deploys it instead.
+func StackToCompose(s *Stack, opts ...ComposeOption) ([]File, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return stackCompose(s, opts)
+}
+
+func checkComposeOptions(name string, opts []ComposeOption) (*composeOptions, error) {
+	o := newComposeOptions(opts)
 	if o.project == "" {
-		o.project = app.Name
+		o.project = name
 	}
 	if !composeProjectRE.MatchString(o.project) {
 		return nil, fmt.Errorf("translate: project %q is not a compose project name (lowercase letters, digits, '-' and '_')", o.project)
@@ -70,60 +85,93 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 	if o.proxy != "traefik" && o.proxy != "caddy" {
 		return nil, fmt.Errorf("translate: proxy %q is not traefik or caddy", o.proxy)
 	}
+	return o, nil
+}
 
+// composeProject collects the top-level sections and side files while
+// the services of a valid stack are translated.
+type composeProject struct {
+	o        *composeOptions
+	instance string // the stack's name, the value of LabelInstance
+	multi    bool   // more than one service: prefix shared names
+	files    []File
+	volumes  *mapNode
+	secrets  *mapNode
+	external bool // some service joins the external network
+}
+
+func stackCompose(s *Stack, opts []ComposeOption) ([]File, error) {
+	o, err := checkComposeOptions(s.Name, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &composeProject{o: o, instance: s.Name, multi: len(s.Services) > 1, files: []File{{Path: composeFile, Mode: 0o644}},
+		volumes: newMap(), secrets: newMap(), external: len(s.Services) == 1}
+	services := newMap()
+	for _, app := range s.byName() {
+		services.set(app.Name, p.service(app))
+	}
+	root := newMap()
+	root.str("name", o.project)
+	root.set("services", services.node())
+	if p.external {
+		root.set("networks", newMap().set(o.network, newMap().str("name", o.network).set("external", boolNode(true)).node()).node())
+	}
+	if len(p.volumes.n.Content) > 0 {
+		root.set("volumes", p.volumes.node())
+	}
+	if len(p.secrets.n.Content) > 0 {
+		root.set("secrets", p.secrets.node())
+	}
+	mapStrings(root.node(), func(s string) string { return strings.ReplaceAll(s, "$", "$$") })
+	data, err := encode(root.node())
+	if err != nil {
+		return nil, fmt.Errorf("translate: %w", err)
+	}
+	p.files[0].Data = data
+	return p.files, nil
+}
+
+// shared returns the project-wide name of a service's volume or secret.
+func (p *composeProject) shared(app *App, name string) string {
+	if p.multi {
+		return app.Name + "-" + name
+	}
+	return name
+}
+
+// service translates one service and records its side files and
+// top-level entries.
+func (p *composeProject) service(app *App) *yaml.Node {
 	svc := newMap()
 	svc.str("image", app.Image)
 	svc.set("entrypoint", strSeq(app.Command))
 	svc.set("command", strSeq(app.Args))
 	svc.optStr("user", app.User)
 	svc.set("environment", strMap(app.Env))
-
-	files := []File{{Path: composeFile, Mode: 0o644}}
-	var envLines []string
-	secretRefs := seqNode()
-	topSecrets := newMap()
-	for _, s := range app.Secrets {
-		if s.Env != "" {
-			envLines = append(envLines, s.Env+"="+dotenvQuote(s.Value)+"\n")
-		}
-		if s.File != "" {
-			p := secretsDir + "/" + s.Name
-			files = append(files, File{Path: p, Data: []byte(s.Value), Mode: 0o600, Secret: true})
-			topSecrets.set(s.Name, newMap().str("file", "./"+p).node())
-			secretRefs.Content = append(secretRefs.Content, newMap().str("source", s.Name).str("target", s.File).node())
-		}
-	}
-	if len(envLines) > 0 {
-		sort.Strings(envLines)
-		files = append(files, File{Path: secretsEnvFile, Data: []byte(strings.Join(envLines, "")), Mode: 0o600, Secret: true})
-		svc.set("env_file", strSeq([]string{"./" + secretsEnvFile}))
-	}
-	if len(secretRefs.Content) > 0 {
-		svc.set("secrets", secretRefs)
-	}
-
+	p.secretsOf(app, svc)
+	svc.set("depends_on", dependsOnNode(app.DependsOn))
 	ports := seqNode()
 	var expose []string
-	for _, p := range app.Ports {
-		if p.Host == 0 {
-			e := strconv.Itoa(p.Container)
-			if p.protocol() != "tcp" {
-				e += "/" + p.protocol()
+	for _, pt := range app.Ports {
+		if pt.Host == 0 {
+			e := strconv.Itoa(pt.Container)
+			if pt.protocol() != "tcp" {
+				e += "/" + pt.protocol()
 			}
 			expose = append(expose, e)
 			continue
 		}
 		ports.Content = append(ports.Content, newMap().
-			int("target", p.Container).
-			int("published", p.Host).
-			str("protocol", p.protocol()).node())
+			int("target", pt.Container).
+			int("published", pt.Host).
+			str("protocol", pt.protocol()).node())
 	}
 	if len(ports.Content) > 0 {
 		svc.set("ports", ports)
 	}
 	svc.set("expose", strSeq(expose))
 
-	topVolumes := newMap()
 	var mounts []string
 	for _, v := range app.Volumes {
 		var flags []string
@@ -132,8 +180,8 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 		}
 		src := v.Source
 		if v.Name != "" {
-			src = v.Name
-			topVolumes.set(v.Name, newMap().node())
+			src = p.shared(app, v.Name)
+			p.volumes.set(src, newMap().node())
 		} else if v.SELinux != "" {
 			flags = append(flags, v.SELinux)
 		}
@@ -144,11 +192,99 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 		mounts = append(mounts, m)
 	}
 	svc.set("volumes", strSeq(mounts))
-
 	if h := app.Health; h != nil {
 		svc.set("healthcheck", composeHealth(app, h))
 	}
+	svc.set("deploy", composeDeploy(app))
+	restart := app.Restart
+	if restart == "" {
+		restart = "unless-stopped"
+	}
+	svc.str("restart", restart)
+	if app.StopGracePeriod > 0 {
+		svc.str("stop_grace_period", composeDuration(app.StopGracePeriod))
+	}
+	labels := map[string]string{
+		labelManagedBy: managedBy,
+		labelName:      app.Name,
+		labelInstance:  p.instance,
+	}
+	for k, v := range app.Labels {
+		labels[k] = v
+	}
+	proxyLabels(labels, app, p.o)
+	svc.set("labels", strMap(labels))
+	svc.set("networks", p.networks(app))
+	return svc.node()
+}
 
+// networks returns the service's networks: the external one alone for a
+// single app; the default network and, with domains, the external one in
+// a stack of several services.
+func (p *composeProject) networks(app *App) *yaml.Node {
+	netCfg := newMap()
+	netCfg.set("aliases", strSeq(app.Aliases))
+	if !p.multi {
+		return newMap().set(p.o.network, netCfg.node()).node()
+	}
+	nets := newMap().set("default", netCfg.node())
+	if len(app.Domains) > 0 {
+		nets.set(p.o.network, newMap().node())
+		p.external = true
+	}
+	return nets.node()
+}
+
+// secretsOf adds the service's env_file and secrets, and their files.
+func (p *composeProject) secretsOf(app *App, svc *mapNode) {
+	var envLines []string
+	refs := seqNode()
+	for _, s := range app.Secrets {
+		if s.Env != "" {
+			envLines = append(envLines, s.Env+"="+dotenvQuote(s.Value)+"\n")
+		}
+		if s.File != "" {
+			path := secretsDir + "/" + s.Name
+			if p.multi {
+				path = secretsDir + "/" + app.Name + "/" + s.Name
+			}
+			name := p.shared(app, s.Name)
+			p.files = append(p.files, File{Path: path, Data: []byte(s.Value), Mode: 0o600, Secret: true})
+			p.secrets.set(name, newMap().str("file", "./"+path).node())
+			refs.Content = append(refs.Content, newMap().str("source", name).str("target", s.File).node())
+		}
+	}
+	if len(envLines) > 0 {
+		sort.Strings(envLines)
+		path := secretsEnvFile
+		if p.multi {
+			path = secretsDir + "/" + app.Name + ".env"
+		}
+		p.files = append(p.files, File{Path: path, Data: []byte(strings.Join(envLines, "")), Mode: 0o600, Secret: true})
+		svc.set("env_file", strSeq([]string{"./" + path}))
+	}
+	if len(refs.Content) > 0 {
+		svc.set("secrets", refs)
+	}
+}
+
+// dependsOnNode writes depends_on in the long form, or nil.
+func dependsOnNode(deps []Dependency) *yaml.Node {
+	if len(deps) == 0 {
+		return nil
+	}
+	m := newMap()
+	for _, d := range deps {
+		cond := d.Condition
+		if cond == "" {
+			cond = ConditionStarted
+		}
+		m.set(d.Service, newMap().str("condition", cond).node())
+	}
+	return m.node()
+}
+
+func composeDeploy(app *App) *yaml.Node {
 	deploy := newMap()
 	if app.Replicas > 1 {
 		deploy.int("replicas", app.Replicas)
@@ -159,50 +295,10 @@ func ToCompose(app *App, opts ...Option) ([]File, error) {
 	if len(res.n.Content) > 0 {
 		deploy.set("resources", res.node())
 	}
-	if len(deploy.n.Content) > 0 {
-		svc.set("deploy", deploy.node())
+	if len(deploy.n.Content) == 0 {
+		return nil
 	}
-	restart := app.Restart
-	if restart == "" {
-		restart = "unless-stopped"
-	}
-	svc.str("restart", restart)
-	if app.StopGracePeriod > 0 {
-		svc.str("stop_grace_period", composeDuration(app.StopGracePeriod))
-	}
-
-	labels := map[string]string{
-		labelManagedBy: managedBy,
-		labelName:      app.Name,
-		labelInstance:  app.Name,
-	}
-	for k, v := range app.Labels {
-		labels[k] = v
-	}
-	proxyLabels(labels, app, o)
-	svc.set("labels", strMap(labels))
-
-	netCfg := newMap()
-	netCfg.set("aliases", strSeq(app.Aliases))
-	svc.set("networks", newMap().set(o.network, netCfg.node()).node())
-
-	root := newMap()
-	root.str("name", o.project)
-	root.set("services", newMap().set(app.Name, svc.node()).node())
-	root.set("networks", newMap().set(o.network, newMap().str("name", o.network).set("external", boolNode(true)).node()).node())
-	if len(topVolumes.n.Content) > 0 {
-		root.set("volumes", topVolumes.node())
-	}
-	if len(topSecrets.n.Content) > 0 {
-		root.set("secrets", topSecrets.node())
-	}
-	mapStrings(root.node(), func(s string) string { return strings.ReplaceAll(s, "$", "$$") })
-	data, err := encode(root.node())
-	if err != nil {
-		return nil, fmt.Errorf("translate: %w", err)
-	}
-	files[0].Data = data
-	return files, nil
+	return deploy.node()
 }
 
 // quantityNode renders cpu and memory amounts, the Compose way (key
@@ -291,7 +387,7 @@ func (d Domain) port(a *App) int {
 }
 
 // proxyLabels adds the reverse proxy's routing labels for app's domains.
-func proxyLabels(labels map[string]string, app *App, o *options) {
+func proxyLabels(labels map[string]string, app *App, o *composeOptions) {
 	if len(app.Domains) == 0 {
 		return
 	}

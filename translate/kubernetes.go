@@ -65,9 +65,22 @@ func ConfigHash(app *App) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// ToKubernetes translates app into Kubernetes manifests: one YAML stream,
-// documents in this order: Namespace (only with [WithCreateNamespace]),
-// ConfigMap "<app>-env" (the env), Secret "<app>-secrets" (base64 data),
+// ToKubernetes translates app into Kubernetes manifests: the objects of
+// [KubernetesObjects] as one YAML stream (see [Manifest]).
+//
+// An invalid app gives a [*ValidationError]; an invalid option value a
+// plain error.
+func ToKubernetes(app *App, opts ...KubernetesOption) ([]byte, error) {
+	objs, err := KubernetesObjects(app, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return Manifest(objs), nil
+}
+
+// KubernetesObjects translates app into Kubernetes objects, in this
+// order: Namespace (only with [WithCreateNamespace]), ConfigMap
+// "<app>-env" (the env), Secret "<app>-secrets" (base64 data),
 // PersistentVolumeClaims "<app>-<volume>", the Deployment or StatefulSet
 // "<app>", the Service "<app>", for a StatefulSet its headless governing
 // Service "<app>-headless", one Service per alias, and the Ingress "<app>".
@@ -82,15 +95,32 @@ func ConfigHash(app *App) string {
 //
 // An invalid app gives a [*ValidationError]; an invalid option value a
 // plain error.
-func ToKubernetes(app *App, opts ...Option) ([]byte, error) {
+func KubernetesObjects(app *App, opts ...KubernetesOption) ([]Object, error) {
 	if err := app.Validate(); err != nil {
 		return nil, err
 	}
-	if app.Restart == "no" || app.Restart == "on-failure" {
-		return nil, &ValidationError{Problems: []Problem{{Path: "restart",
-			Message: fmt.Sprintf("%q is not possible on Kubernetes, where Deployments and StatefulSets always restart pods", app.Restart)}}}
+	var ps problems
+	kubeRules(app, "", &ps)
+	if len(ps) > 0 {
+		return nil, &ValidationError{Problems: ps}
 	}
-	o := newOptions(opts)
+	o, err := checkKubeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return stackObjects(StackOf(app), o)
+}
+
+// kubeRules adds the problems that only Kubernetes has with an app that
+// is otherwise valid; prefix starts every path.
+func kubeRules(app *App, prefix string, ps *problems) {
+	if app.Restart == "no" || app.Restart == "on-failure" {
+		ps.add(prefix+"restart", "%q is not possible on Kubernetes, where Deployments and StatefulSets always restart pods", app.Restart)
+	}
+}
+
+func checkKubeOptions(opts []KubernetesOption) (*kubeOptions, error) {
+	o := newKubeOptions(opts)
 	if o.namespace != "" && !isDNS1123Label(o.namespace) {
 		return nil, fmt.Errorf("translate: namespace %q is not a DNS-1123 label", o.namespace)
 	}
@@ -100,57 +130,123 @@ func ToKubernetes(app *App, opts ...Option) ([]byte, error) {
 	if o.ingressClass != "" && !isDNS1123Subdomain(o.ingressClass) {
 		return nil, fmt.Errorf("translate: ingress class %q is not a DNS-1123 subdomain", o.ingressClass)
 	}
-	k := &kube{app: app, o: o}
-	var docs []*yaml.Node
-	if o.createNamespace {
-		docs = append(docs, k.object("v1", "Namespace", o.namespace, false).node())
+	return o, nil
+}
+
+// stackObjects translates a valid stack: the Namespace first, then each
+// service's objects, services in dependency order.
+func stackObjects(s *Stack, o *kubeOptions) ([]Object, error) {
+	order, err := s.Order()
+	if err != nil {
+		return nil, err
 	}
+	var objs []Object
+	if o.createNamespace {
+		k := &kube{app: order[0], instance: s.Name, o: o}
+		if len(order) > 1 {
+			k = &kube{app: &App{Name: s.Name}, instance: s.Name, o: o}
+		}
+		ns := k.doc(k.object("v1", "Namespace", o.namespace, false).node(), false)
+		ns.Service = ""
+		objs = append(objs, ns)
+	}
+	for _, app := range order {
+		k := &kube{app: app, instance: s.Name, o: o}
+		objs = append(objs, k.objects()...)
+		if k.err != nil {
+			return nil, fmt.Errorf("translate: %w", k.err)
+		}
+	}
+	seen := map[string]string{}
+	var ps problems
+	for _, obj := range objs {
+		key := obj.Kind + " " + obj.Name
+		if other, ok := seen[key]; ok && other != obj.Service {
+			ps.add("services["+obj.Service+"]", "its %s %q has the name of one of service %s's objects", obj.Kind, obj.Name, quoteVal(other))
+		}
+		seen[key] = obj.Service
+	}
+	if len(ps) > 0 {
+		return nil, &ValidationError{Problems: ps}
+	}
+	return objs, nil
+}
+
+// objects returns one app's objects, Namespace aside.
+func (k *kube) objects() []Object {
+	app := k.app
+	var objs []Object
 	if len(app.Env) > 0 {
-		docs = append(docs, k.object("v1", "ConfigMap", k.configMapName(), true).
-			set("data", strMap(app.Env)).node())
+		objs = append(objs, k.doc(k.object("v1", "ConfigMap", k.configMapName(), true).
+			set("data", strMap(app.Env)).node(), false))
 	}
 	if len(app.Secrets) > 0 {
 		data := map[string]string{}
 		for _, s := range app.Secrets {
 			data[s.Name] = base64.StdEncoding.EncodeToString([]byte(s.Value))
 		}
-		docs = append(docs, k.object("v1", "Secret", k.secretName(), true).
+		objs = append(objs, k.doc(k.object("v1", "Secret", k.secretName(), true).
 			str("type", "Opaque").
-			set("data", strMap(data)).node())
+			set("data", strMap(data)).node(), true))
 	}
 	if !k.statefulSet() {
 		for _, v := range k.namedVolumes() {
-			docs = append(docs, k.object("v1", "PersistentVolumeClaim", app.Name+"-"+v.Name, true).
-				set("spec", pvcSpec(v)).node())
+			objs = append(objs, k.doc(k.object("v1", "PersistentVolumeClaim", app.Name+"-"+v.Name, true).
+				set("spec", pvcSpec(v)).node(), false))
 		}
 	}
-	docs = append(docs, k.workload())
+	objs = append(objs, k.doc(k.workload(), false))
 	if len(app.Ports) > 0 {
-		docs = append(docs, k.service(app.Name, false))
+		objs = append(objs, k.doc(k.service(app.Name, false), false))
 	}
 	if k.statefulSet() {
-		docs = append(docs, k.service(k.headlessName(), true))
+		objs = append(objs, k.doc(k.service(k.headlessName(), true), false))
 	}
 	if len(app.Ports) > 0 {
 		aliases := append([]string(nil), app.Aliases...)
 		sort.Strings(aliases)
 		for _, a := range aliases {
-			docs = append(docs, k.service(a, false))
+			objs = append(objs, k.doc(k.service(a, false), false))
 		}
 	}
 	if len(app.Domains) > 0 {
-		docs = append(docs, k.ingress())
+		objs = append(objs, k.doc(k.ingress(), false))
 	}
-	out, err := encode(docs...)
-	if err != nil {
-		return nil, fmt.Errorf("translate: %w", err)
-	}
-	return out, nil
+	return objs
 }
 
 type kube struct {
-	app *App
-	o   *options
+	app      *App
+	instance string // the stack's name, the value of LabelInstance
+	o        *kubeOptions
+	err      error // the first encoding error of doc
+}
+
+// doc encodes one object of the app.
+func (k *kube) doc(n *yaml.Node, secret bool) Object {
+	data, err := encode(n)
+	if err != nil && k.err == nil {
+		k.err = err
+	}
+	obj := Object{Service: k.app.Name, Secret: secret, YAML: data}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch v := n.Content[i+1]; n.Content[i].Value {
+		case "apiVersion":
+			obj.APIVersion = v.Value
+		case "kind":
+			obj.Kind = v.Value
+		case "metadata":
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				switch v.Content[j].Value {
+				case "name":
+					obj.Name = v.Content[j+1].Value
+				case "namespace":
+					obj.Namespace = v.Content[j+1].Value
+				}
+			}
+		}
+	}
+	return obj
 }
 
 func (k *kube) statefulSet() bool     { return k.app.Workload == "statefulset" }
@@ -173,7 +269,7 @@ func (k *kube) labels() map[string]string {
 	l := map[string]string{
 		labelManagedBy: managedBy,
 		labelName:      k.app.Name,
-		labelInstance:  k.app.Name,
+		labelInstance:  k.instance,
 	}
 	for key, v := range k.app.Labels {
 		l[key] = v
@@ -182,7 +278,7 @@ func (k *kube) labels() map[string]string {
 }
 
 func (k *kube) selector() *yaml.Node {
-	return strMap(map[string]string{labelName: k.app.Name, labelInstance: k.app.Name})
+	return strMap(map[string]string{labelName: k.app.Name, labelInstance: k.instance})
 }
 
 // object starts a top-level object with apiVersion, kind and metadata.
@@ -486,4 +582,37 @@ func containsStr(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// StackObjects translates every service of a stack into Kubernetes
+// objects, as [KubernetesObjects] does for one app: the Namespace first
+// (with [WithCreateNamespace]), then each service's objects, services in
+// dependency order ([Stack.Order]), so applying the objects in order
+// creates what a service needs before it. Every object carries
+// [LabelInstance] = the stack's name and [LabelName] = its service's
+// name, and pods select on both, so one stack's objects can be selected
+// (and pruned) together and each service's pods apart. Each service's
+// Service is named after it, so services reach each other by the names
+// they use in Compose. A stack of one service whose name is the stack's
+// gives exactly what [KubernetesObjects] gives for that app.
+//
+// An invalid stack, or one whose objects would share a name, gives a
+// [*ValidationError]; an invalid option value a plain error.
+// Stack.Compose and Stack.Warnings are not used.
+func StackObjects(s *Stack, opts ...KubernetesOption) ([]Object, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	var ps problems
+	for _, app := range s.byName() {
+		kubeRules(app, "services["+app.Name+"].", &ps)
+	}
+	if len(ps) > 0 {
+		return nil, &ValidationError{Problems: ps}
+	}
+	o, err := checkKubeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return stackObjects(s, o)
 }

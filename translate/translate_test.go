@@ -58,38 +58,39 @@ func checkGolden(t *testing.T, path string, got []byte) {
 // "# options: project=x network=y proxy=caddy namespace=ns
 // ingress-class=c create-namespace". Without the line a case runs with
 // namespace "apps".
-func caseOptions(t *testing.T, path string) []translate.Option {
+func caseOptions(t *testing.T, path string) ([]translate.ComposeOption, []translate.KubernetesOption) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, _, _ := strings.Cut(string(data), "\n")
+	copts := []translate.ComposeOption{}
+	kopts := []translate.KubernetesOption{translate.WithNamespace("apps")}
 	spec, ok := strings.CutPrefix(first, "# options:")
 	if !ok {
-		return []translate.Option{translate.WithNamespace("apps")}
+		return copts, kopts
 	}
-	opts := []translate.Option{translate.WithNamespace("apps")}
 	for _, f := range strings.Fields(spec) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
 		case "project":
-			opts = append(opts, translate.WithProject(v))
+			copts = append(copts, translate.WithProject(v))
 		case "network":
-			opts = append(opts, translate.WithNetwork(v))
+			copts = append(copts, translate.WithNetwork(v))
 		case "proxy":
-			opts = append(opts, translate.WithProxy(v))
+			copts = append(copts, translate.WithProxy(v))
 		case "namespace":
-			opts = append(opts, translate.WithNamespace(v))
+			kopts = append(kopts, translate.WithNamespace(v))
 		case "ingress-class":
-			opts = append(opts, translate.WithIngressClass(v))
+			kopts = append(kopts, translate.WithIngressClass(v))
 		case "create-namespace":
-			opts = append(opts, translate.WithCreateNamespace(true))
+			kopts = append(kopts, translate.WithCreateNamespace(true))
 		default:
 			t.Fatalf("%s: unknown option %q", path, k)
 		}
 	}
-	return opts
+	return copts, kopts
 }
 
 func TestGolden(t *testing.T) {
@@ -104,8 +105,8 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := caseOptions(t, in)
-			files, err := translate.ToCompose(app, opts...)
+			copts, opts := caseOptions(t, in)
+			files, err := translate.ToCompose(app, copts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(k8s, again) {
 				t.Error("ToKubernetes is not deterministic")
 			}
-			files2, _ := translate.ToCompose(app, opts...)
+			files2, _ := translate.ToCompose(app, copts...)
 			if !bytes.Equal(composeBundle(files), composeBundle(files2)) {
 				t.Error("ToCompose is not deterministic")
 			}

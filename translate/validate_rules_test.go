@@ -179,7 +179,12 @@ func TestParseSyntaxErrors(t *testing.T) {
 		{"", "empty app spec"},
 		{"name: web\nimage: x\nreplica: 2\n", `line 3: unknown key "replica" in app`},
 		{"name: web\nname: x\n", `line 2: mapping key "name" already defined at line 1`},
-		{"name: web\nimage: x\nhealth: {interval: 10}\n", "line 3: cannot unmarshal !!int `10` into time.Duration"},
+		{"name: web\nimage: x\nhealth: {interval: 10}\n", "line 3: cannot unmarshal !!int `10` into time.Duration\nhealth: needs exactly one of http, command and shell"},
+		// Every problem at once: decoding, unknown keys and rules.
+		{"name: Web\nimage: ''\nreplica: 2\nports: [{container: x, prot: udp}]\n",
+			"line 3: unknown key \"replica\" in app\nline 4: cannot unmarshal !!str `x` into int\nline 4: unknown key \"prot\" in port\n" +
+				"name: \"Web\" is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, ending with a letter or digit)\n" +
+				"image: is required\nports[0].container: 0 is not a port (1-65535)"},
 		{"name: a\n---\nname: b\n", "line 2: more than one document; an app spec is one YAML document"},
 	}
 	for _, tt := range tests {

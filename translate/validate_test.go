@@ -19,9 +19,10 @@ import (
 )
 
 type validationCase struct {
-	name string
-	app  *translate.App
-	opts []translate.Option
+	name  string
+	app   *translate.App
+	copts []translate.ComposeOption
+	kopts []translate.KubernetesOption
 }
 
 // validationCases returns every app of testdata and examples/apps with
@@ -36,7 +37,8 @@ func validationCases(t *testing.T) []validationCase {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases = append(cases, validationCase{name: in, app: app, opts: caseOptions(t, in)})
+		copts, kopts := caseOptions(t, in)
+		cases = append(cases, validationCase{name: in, app: app, copts: copts, kopts: kopts})
 	}
 	if len(cases) == 0 {
 		t.Fatal("no cases")
@@ -63,7 +65,7 @@ func TestComposeConfig(t *testing.T) {
 	v2 := len(compose) == 2
 	for _, c := range validationCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			files, err := translate.ToCompose(c.app, c.opts...)
+			files, err := translate.ToCompose(c.app, c.copts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +191,7 @@ func TestKubernetesDryRun(t *testing.T) {
 	ns := testenv.Namespace(t, kubeconfig)
 	for _, c := range validationCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			opts := append(append([]translate.Option(nil), c.opts...), translate.WithNamespace(ns))
+			opts := append(append([]translate.KubernetesOption(nil), c.kopts...), translate.WithNamespace(ns))
 			manifests, err := translate.ToKubernetes(c.app, opts...)
 			if err != nil {
 				t.Fatal(err)

@@ -55,23 +55,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	opts := []translate.Option{
-		translate.WithNamespace(*namespace),
-		translate.WithCreateNamespace(*createNS),
-		translate.WithIngressClass(*ingressClass),
-		translate.WithNetwork(*network),
-		translate.WithProject(*project),
-		translate.WithProxy(*proxy),
-	}
 	if *to == "kubernetes" {
-		manifests, err := translate.ToKubernetes(app, opts...)
+		manifests, err := translate.ToKubernetes(app,
+			translate.WithNamespace(*namespace),
+			translate.WithCreateNamespace(*createNS),
+			translate.WithIngressClass(*ingressClass))
 		if err != nil {
 			return fail(stderr, err)
 		}
 		stdout.Write(manifests)
 		return 0
 	}
-	files, err := translate.ToCompose(app, opts...)
+	files, err := translate.ToCompose(app,
+		translate.WithNetwork(*network),
+		translate.WithProject(*project),
+		translate.WithProxy(*proxy))
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -99,7 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func fail(stderr io.Writer, err error) int {
 	var ve *translate.ValidationError
-	if errors.As(err, &ve) {
+	var se *translate.SyntaxError
+	if !errors.As(err, &se) && errors.As(err, &ve) {
 		for _, p := range ve.Problems {
 			fmt.Fprintln(stderr, p)
 		}
