@@ -150,7 +150,10 @@ func (p *composeProject) service(app *App) *yaml.Node {
 	svc.optStr("user", app.User)
 	svc.set("environment", strMap(app.Env))
 	p.secretsOf(app, svc)
-	svc.set("depends_on", dependsOnNode(app.DependsOn))
+	if p.multi {
+		// Alone, an app's dependencies are not in the file.
+		svc.set("depends_on", dependsOnNode(app.DependsOn))
+	}
 	ports := seqNode()
 	var expose []string
 	for _, pt := range app.Ports {
