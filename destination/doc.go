@@ -19,14 +19,17 @@
 //  2. run the plan's Check pipeline (tools present, access, network);
 //  3. upload the files, each written atomically;
 //  4. run Apply, then Verify within the target's deadline;
-//  5. on failure, run Rollback: the previous release's files come back and
-//     are applied again (Kubernetes also runs kubectl rollout undo);
+//  5. on failure, gather the target's diagnostics ([Plan.Diagnose]), then
+//     run Rollback: the previous release's files come back and are
+//     applied again (Kubernetes also runs kubectl rollout undo); a failed
+//     first release is removed instead ([OutcomeRemoved]);
 //  6. record the outcome in the app's history on the host, keep a copy of
 //     a successful release's files, and release the lock.
 //
 // Every step is streamed to [Options.Observer] as it runs and recorded in
 // the returned [Report]. [Rollback] goes back to the previous successful
-// release on request, and [History] lists what was deployed.
+// release, or to any kept release by number, on request, and [History]
+// lists what was deployed.
 //
 // # State on the host
 //

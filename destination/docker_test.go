@@ -109,7 +109,11 @@ func (e *dockerEnv) containers() []string {
 
 func (e *dockerEnv) history(app *translate.App) []destination.Record {
 	e.t.Helper()
-	h, err := destination.History(context.Background(), e.ex, e.target, app)
+	plan, err := e.target.Plan(app)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h, err := destination.History(context.Background(), e.ex, plan.Dir)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -133,7 +137,7 @@ func TestDocker(t *testing.T) {
 		t.Fatalf("deploy: %v\n%s", err, rep)
 	}
 	t.Logf("report:\n%s", rep)
-	if rep.Outcome != destination.Succeeded || rep.Release != 1 || rep.Previous != 0 {
+	if rep.Outcome != destination.OutcomeSucceeded || rep.Release != 1 || rep.Previous != 0 {
 		t.Errorf("report: outcome %s release %d previous %d", rep.Outcome, rep.Release, rep.Previous)
 	}
 	if err := exec.Command("docker", "network", "inspect", e.network).Run(); err != nil {
@@ -196,7 +200,7 @@ func TestDocker(t *testing.T) {
 		t.Fatalf("failing deploy: err = %v, want *destination.Error\n%s", err, rep)
 	}
 	t.Logf("failing deploy: %v\n%s", err, rep)
-	if de.Phase != "verify" || rep.Outcome != destination.RolledBack || !rep.RolledBack() {
+	if de.Phase != "verify" || rep.Outcome != destination.OutcomeRolledBack {
 		t.Errorf("failing deploy: phase %q outcome %s", de.Phase, rep.Outcome)
 	}
 	if !strings.Contains(err.Error(), e.ex.Host()) || !strings.Contains(err.Error(), "rolled back") {
@@ -213,7 +217,11 @@ func TestDocker(t *testing.T) {
 	// Rollback on request: back to v1.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err = destination.Rollback(ctx, e.ex, e.target, v2, nil)
+	plan2, err := e.target.Plan(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = destination.Rollback(ctx, e.ex, plan2, 0, nil)
 	if err != nil {
 		t.Fatalf("rollback: %v\n%s", err, rep)
 	}
@@ -242,16 +250,23 @@ func TestDocker(t *testing.T) {
 }
 
 // TestDockerFirstDeployFails: a first release that never gets healthy is
-// taken down, and the report says so.
+// taken down, and the report, the error and the history say so, without
+// claiming a rollback to a previous release there never was.
 func TestDockerFirstDeployFails(t *testing.T) {
 	e := newDockerEnv(t)
 	e.target.Timeout = 20 * time.Second
 	rep, err := e.deploy(e.app(testenv.WebappV1, map[string]string{"FAIL_HEALTH": "1"}), nil)
-	if err == nil || rep.Outcome != destination.RolledBack {
+	if err == nil || rep.Outcome != destination.OutcomeRemoved {
 		t.Fatalf("err = %v, outcome %s", err, rep.Outcome)
+	}
+	if strings.Contains(err.Error(), "previous release;") || !strings.Contains(err.Error(), "no previous release: the new one was removed") {
+		t.Errorf("error does not say the new release was removed: %v", err)
 	}
 	if got := e.containers(); len(got) != 0 {
 		t.Errorf("containers left after a failed first deploy: %v", got)
+	}
+	if h := e.history(e.app(testenv.WebappV1, nil)); len(h) != 1 || h[0].Outcome != destination.OutcomeRemoved {
+		t.Errorf("history: %+v, want one record with outcome removed", h)
 	}
 }
 
@@ -316,7 +331,7 @@ func TestDockerLock(t *testing.T) {
 	if !strings.Contains(err.Error(), "ci-runner-7") || !strings.Contains(err.Error(), e.ex.Host()) {
 		t.Errorf("error names neither the owner nor the host: %v", err)
 	}
-	if rep.Outcome != destination.Failed || len(e.containers()) != 0 {
+	if rep.Outcome != destination.OutcomeFailed || len(e.containers()) != 0 {
 		t.Errorf("outcome %s, containers %v", rep.Outcome, e.containers())
 	}
 
@@ -396,7 +411,7 @@ func TestDockerMissingTools(t *testing.T) {
 	if !errors.As(err, &de) || de.Phase != "check" || de.Step != "compose" || !strings.Contains(err.Error(), "docker-compose") {
 		t.Errorf("err = %v, want a check error on step \"compose\"", err)
 	}
-	if de != nil && de.Outcome != destination.Failed {
+	if de != nil && de.Outcome != destination.OutcomeFailed {
 		t.Errorf("outcome %s, want failed (nothing changed)", de.Outcome)
 	}
 }
@@ -418,7 +433,7 @@ func TestDockerComposeV1(t *testing.T) {
 		t.Errorf("GET / = %q, want hello v2", got)
 	}
 	rep, err := e.deploy(e.app(testenv.WebappV1, map[string]string{"FAIL_HEALTH": "1"}), nil)
-	if err == nil || rep.Outcome != destination.RolledBack {
+	if err == nil || rep.Outcome != destination.OutcomeRolledBack {
 		t.Fatalf("failing deploy: %v, %s", err, rep.Outcome)
 	}
 	if got := e.get(); got != "hello v2" {

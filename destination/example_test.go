@@ -102,7 +102,11 @@ func ExampleRollback() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	report, err := destination.Rollback(ctx, ex, destination.Kubernetes{Namespace: "shop"}, app, nil)
+	plan, err := destination.Kubernetes{Namespace: "shop"}.Plan(app)
+	if err != nil {
+		log.Fatal(err)
+	}
+	report, err := destination.Rollback(ctx, ex, plan, 0, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,7 +27,11 @@ func TestStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := cmd.Process.Pid
-	r := &run{opts: &Options{StaleLock: time.Minute}}
+	r := &deployment{opts: &Options{StaleLock: time.Minute}, owner: newOwner()}
+	// another deploy of this process, running now
+	other := &deployment{owner: newOwner()}
+	active.Store(other.owner.id, true)
+	defer active.Delete(other.owner.id)
 	t0 := time.Unix(1000, 0)
 	for _, tc := range []struct {
 		owner string
@@ -36,7 +40,8 @@ func TestStale(t *testing.T) {
 	}{
 		{"host=elsewhere pid=1", 30 * time.Second, false},
 		{"host=elsewhere pid=1", 2 * time.Minute, true},
-		{"host=" + host + " pid=" + itoa(os.Getpid()), 0, false},
+		{"id=" + other.owner.id + " host=" + host + " pid=" + itoa(os.Getpid()), 0, false},
+		{"id=0badc0ffee00 host=" + host + " pid=" + itoa(os.Getpid()), 0, true},
 		{"host=" + host + " pid=" + itoa(dead), 0, true},
 		{"", 0, false},
 	} {
@@ -44,7 +49,7 @@ func TestStale(t *testing.T) {
 			t.Errorf("stale(%q, age %s) = %v, want %v", tc.owner, tc.age, got, tc.stale)
 		}
 	}
-	never := &run{opts: &Options{StaleLock: -1}}
+	never := &deployment{opts: &Options{StaleLock: -1}, owner: newOwner()}
 	if why := never.stale("host=elsewhere pid=1", t0, t0.Add(1000*time.Hour)); why != "" {
 		t.Errorf("StaleLock < 0 broke a lock: %s", why)
 	}
@@ -54,19 +59,31 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestPreviousOf(t *testing.T) {
 	h := []Record{
-		{Release: 1, Version: "a", Outcome: Succeeded},
-		{Release: 2, Version: "b", Outcome: Succeeded},
-		{Release: 3, Version: "c", Outcome: RolledBack},
-		{Release: 4, Version: "b", Outcome: Succeeded},
+		{Release: 1, Version: "a", Outcome: OutcomeSucceeded},
+		{Release: 2, Version: "b", Outcome: OutcomeSucceeded},
+		{Release: 3, Version: "c", Outcome: OutcomeRolledBack},
+		{Release: 4, Version: "b", Outcome: OutcomeSucceeded},
 	}
 	if l := live(h); l == nil || l.Release != 4 {
 		t.Errorf("live = %v, want 4", l)
 	}
-	if p := previousOf(h); p == nil || p.Release != 1 {
-		t.Errorf("previousOf = %v, want 1 (2 has the live version)", p)
+	if p, err := previousOf(h); p == nil || p.Release != 1 {
+		t.Errorf("previousOf = %v, %v, want 1 (2 has the live version)", p, err)
 	}
-	if p := previousOf(h[:1]); p != nil {
-		t.Errorf("previousOf one release = %v, want nil", p)
+	if p, err := previousOf(h[:1]); p != nil || !errors.Is(err, ErrNoPrevious) {
+		t.Errorf("previousOf one release = %v, %v, want ErrNoPrevious", p, err)
+	}
+	if p, err := releaseNumber(2)(h); p == nil || p.Release != 2 {
+		t.Errorf("releaseNumber(2) = %v, %v", p, err)
+	}
+	for _, n := range []int{3, 9} {
+		if p, err := releaseNumber(n)(h); p != nil || !errors.Is(err, ErrNoRelease) {
+			t.Errorf("releaseNumber(%d) = %v, %v, want ErrNoRelease", n, p, err)
+		}
+	}
+	removed := append(h[:4:4], Record{Release: 5, Action: "remove", Outcome: OutcomeSucceeded})
+	if l := live(removed); l != nil {
+		t.Errorf("live after a removal = %v, want nil", l)
 	}
 }
 
@@ -83,10 +100,23 @@ func TestCheckFiles(t *testing.T) {
 
 func TestErrorMessage(t *testing.T) {
 	xe := &executor.ExitError{Host: "h:22", Step: "compose up", Code: 1, Stderr: []byte("first\nlast line\n")}
-	e := &Error{Host: "h:22", App: "web", Phase: "apply", Step: "compose up", Err: xe, Outcome: RolledBack}
+	e := &Error{Host: "h:22", App: "web", Phase: "apply", Step: "compose up", Err: xe, Outcome: OutcomeRolledBack}
 	want := `destination: h:22: deploy of "web" failed at apply step "compose up": exit status 1: last line; rolled back to the previous release`
 	if e.Error() != want {
 		t.Errorf("got  %s\nwant %s", e.Error(), want)
+	}
+	e.Outcome, e.Action, e.Diagnostics = OutcomeRemoved, "rollback", "web-1: exited 1\nlog: boom\n"
+	want = `destination: h:22: rollback of "web" failed at apply step "compose up": exit status 1: last line; there was no previous release: the new one was removed
+diagnostics:
+  web-1: exited 1
+  log: boom`
+	if e.Error() != want {
+		t.Errorf("got  %s\nwant %s", e.Error(), want)
+	}
+	te := &Error{Host: "h:22", App: "web", Phase: "verify", Step: "s", Outcome: OutcomeUnknown,
+		Err: &executor.TransportError{Host: "h:22", Op: "connection", Started: true, Err: errors.New("EOF")}}
+	if got := te.Error(); !strings.Contains(got, `step "s": connection: EOF; not rolled back`) {
+		t.Errorf("transport error: %s", got)
 	}
 	if !errors.As(e, &xe) {
 		t.Error("Error does not unwrap to the ExitError")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,9 +66,11 @@ type Kubernetes struct {
 
 const defaultKubernetesTimeout = 5 * time.Minute
 
-// DefaultPruneAllowlist is the prune allowlist used when
-// [Kubernetes.PruneAllowlist] is nil.
-var DefaultPruneAllowlist = []string{
+// DefaultPruneAllowlist returns the prune allowlist used when
+// [Kubernetes.PruneAllowlist] is nil, a new slice on every call.
+func DefaultPruneAllowlist() []string { return slices.Clone(defaultPruneAllowlist) }
+
+var defaultPruneAllowlist = []string{
 	"core/v1/ConfigMap",
 	"core/v1/Secret",
 	"core/v1/Service",
@@ -275,7 +278,7 @@ func (kp *kubePlan) selector() string {
 func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 	allow := kp.k.PruneAllowlist
 	if allow == nil {
-		allow = DefaultPruneAllowlist
+		allow = defaultPruneAllowlist
 	}
 	var steps []executor.Step
 	var script strings.Builder

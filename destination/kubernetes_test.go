@@ -133,7 +133,7 @@ func TestKubernetes(t *testing.T) {
 	bad.Resources.Requests.CPU = "500"
 	rep, err := e.deploy(bad)
 	var de *destination.Error
-	if !errors.As(err, &de) || de.Phase != "verify" || rep.Outcome != destination.RolledBack {
+	if !errors.As(err, &de) || de.Phase != "verify" || rep.Outcome != destination.OutcomeRolledBack {
 		t.Fatalf("unschedulable deploy: err %v outcome %s\n%s", err, rep.Outcome, rep)
 	}
 	t.Logf("unschedulable: %v\n%s", err, rep)
@@ -168,7 +168,8 @@ func TestKubernetes(t *testing.T) {
 	e.kubectl("get", "service", "web")
 
 	var hist []destination.Record
-	hist, err = destination.History(context.Background(), e.ex, e.target, app)
+	plan, _ := e.target.Plan(app)
+	hist, err = destination.History(context.Background(), e.ex, plan.Dir)
 	if err != nil || len(hist) != 6 {
 		t.Errorf("history: %d records, %v", len(hist), err)
 	}
@@ -188,7 +189,7 @@ func TestKubernetesBadInput(t *testing.T) {
 	}
 	_, err = destination.Deploy(context.Background(), e.ex, plan, nil)
 	var de *destination.Error
-	if !errors.As(err, &de) || de.Phase != "check" || de.Step != "kubeconfig" || !strings.Contains(err.Error(), e.ex.Host()) || de.Outcome != destination.Failed {
+	if !errors.As(err, &de) || de.Phase != "check" || de.Step != "kubeconfig" || !strings.Contains(err.Error(), e.ex.Host()) || de.Outcome != destination.OutcomeFailed {
 		t.Errorf("missing kubeconfig: %v", err)
 	}
 	t.Logf("missing kubeconfig: %v", err)

@@ -79,6 +79,11 @@ type Plan struct {
 	// Rollback brings back the previous release (its files, then apply
 	// and verify), or removes the app when there was none.
 	Rollback *executor.Pipeline
+	// Diagnose gathers, after a failed Apply or Verify and before the
+	// rollback, what explains the failure (container logs, health
+	// checks, task errors, Kubernetes events); its output goes to the
+	// [*Error], the [Report] and the event stream. Nil gathers nothing.
+	Diagnose *executor.Pipeline
 	// Timeout is the deadline for Verify (and for the verification in
 	// Rollback).
 	Timeout time.Duration
@@ -89,7 +94,7 @@ const stateDir = ".ferry"
 
 // pipelines returns the plan's pipelines in the order Deploy runs them.
 func (p *Plan) pipelines() []*executor.Pipeline {
-	return []*executor.Pipeline{p.Check, p.Apply, p.Verify, p.Rollback}
+	return []*executor.Pipeline{p.Check, p.Apply, p.Verify, p.Diagnose, p.Rollback}
 }
 
 // String prints the plan as a dry run: the files, with secret ones marked

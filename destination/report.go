@@ -12,22 +12,29 @@ import (
 // Outcome is how a deploy or rollback ended.
 type Outcome string
 
+// The outcomes. They carry the type's name as a prefix, as the
+// [Status] constants do, so that the two sets read apart.
 const (
-	// Succeeded: the new release is live and verified.
-	Succeeded Outcome = "succeeded"
-	// Failed: the deploy failed before anything live changed (a check,
-	// the lock or an upload failed); the files of the live release, if
-	// any, were put back.
-	Failed Outcome = "failed"
-	// RolledBack: the new release failed and the previous one is live
-	// again (or, for a first release, the new one was removed).
-	RolledBack Outcome = "rolled-back"
-	// RollbackFailed: the new release failed and so did the rollback:
-	// the app may be down or half updated.
-	RollbackFailed Outcome = "rollback-failed"
-	// Unknown: the deploy failed and no rollback ran (see
+	// OutcomeSucceeded: the new release is live and verified.
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeFailed: the deploy failed before anything live changed (a
+	// check, the lock or an upload failed); the files of the live
+	// release, if any, were put back.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeRolledBack: the new release failed and the previous one is
+	// live again.
+	OutcomeRolledBack Outcome = "rolled-back"
+	// OutcomeRemoved: the first release of an app failed and, there
+	// being no previous release to go back to, what it started was
+	// removed: nothing of the app runs.
+	OutcomeRemoved Outcome = "removed"
+	// OutcomeRollbackFailed: the new release failed and so did the
+	// rollback (or the removal of a failed first release): the app may
+	// be down or half updated.
+	OutcomeRollbackFailed Outcome = "rollback-failed"
+	// OutcomeUnknown: the deploy failed and no rollback ran (see
 	// [Options.NoRollback]): the app may be half updated.
-	Unknown Outcome = "unknown"
+	OutcomeUnknown Outcome = "unknown"
 )
 
 // Status is how one step ended.
@@ -48,7 +55,7 @@ type Report struct {
 	Host string
 	// App, Target and Version are the plan's.
 	App, Target, Version string
-	// Action is "deploy" or "rollback".
+	// Action is "deploy", "rollback" or "remove".
 	Action string
 	// Release is the number this deploy has in the app's history, and
 	// Previous the release that was live before it (0 if none).
@@ -63,6 +70,10 @@ type Report struct {
 	Outcome Outcome
 	// Err is the error Deploy returned, nil on success.
 	Err error
+	// Diagnostics is what the target gathered on the host to explain a
+	// failed apply or verify, secrets redacted (also in the [*Error]);
+	// empty when none was gathered.
+	Diagnostics string
 }
 
 // StepReport records one step of a deploy.
@@ -78,9 +89,6 @@ type StepReport struct {
 	// Err is the step's error, nil when it succeeded.
 	Err error
 }
-
-// RolledBack reports whether a rollback ran and succeeded.
-func (r *Report) RolledBack() bool { return r.Outcome == RolledBack }
 
 // String prints the report as a table, one step a line.
 func (r *Report) String() string {
@@ -128,24 +136,33 @@ type LockedError struct {
 
 // Error describes the failure; see [LockedError] for its fields.
 func (e *LockedError) Error() string {
+	return fmt.Sprintf("destination: %s: step \"lock\": %s", e.Host, e.reason())
+}
+
+// reason says who holds the lock, without the host.
+func (e *LockedError) reason() string {
 	owner := e.Owner
 	if owner == "" {
 		owner = "an unknown owner"
 	}
-	return fmt.Sprintf("destination: %s: step \"lock\": app %q is being deployed by %s since %s (lock %s; wait with Options.LockWait, or remove it once that deploy is gone)",
-		e.Host, e.App, owner, e.Since.UTC().Format(time.RFC3339), e.Lock)
+	return fmt.Sprintf("app %q is being deployed by %s since %s (lock %s; wait with Options.LockWait, or remove it once that deploy is gone)",
+		e.App, owner, e.Since.UTC().Format(time.RFC3339), e.Lock)
 }
 
 // Unwrap returns [ErrLocked].
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// Error reports a failed deploy or rollback: where it failed and what
-// state it left. It wraps the step's error: an [*executor.ExitError]
-// when a command failed, an [*executor.TransportError] when the
-// connection did, a [*LockedError] when the lock was held.
+// Error reports a failed deploy, rollback or removal: where it failed,
+// what state it left and, when the app did not come up, what explains
+// it. It wraps the step's error: an [*executor.ExitError] when a command
+// failed, an [*executor.TransportError] when the connection did, a
+// [*LockedError] when the lock was held.
 type Error struct {
 	Host, App string
-	// Phase and Step name where the deploy failed.
+	// Action is "deploy", "rollback" or "remove"; empty reads as
+	// "deploy".
+	Action string
+	// Phase and Step name where it failed.
 	Phase, Step string
 	// Err is the step's error.
 	Err error
@@ -153,21 +170,40 @@ type Error struct {
 	Outcome Outcome
 	// RollbackErr is the rollback's error, when it failed too.
 	RollbackErr error
+	// Diagnostics is what the target gathered on the host to explain a
+	// failed apply or verify (container logs, health checks, task
+	// errors, Kubernetes events), secrets redacted; empty when none was
+	// gathered. See [Plan.Diagnose].
+	Diagnostics string
 }
 
-// Error describes the failure; see [Error] for its fields.
+// Error describes the failure on its first line, and adds the
+// diagnostics, indented, on the following lines.
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "destination: %s: deploy of %q failed at %s step %q: %v", e.Host, e.App, e.Phase, e.Step, stripPrefix(e.Err))
+	action := e.Action
+	if action == "" {
+		action = "deploy"
+	}
+	fmt.Fprintf(&b, "destination: %s: %s of %q failed at %s step %q: %s", e.Host, action, e.App, e.Phase, e.Step, describe(e.Err))
 	switch e.Outcome {
-	case Failed:
+	case OutcomeFailed:
 		b.WriteString("; nothing live was changed")
-	case RolledBack:
+	case OutcomeRolledBack:
 		b.WriteString("; rolled back to the previous release")
-	case RollbackFailed:
-		fmt.Fprintf(&b, "; the rollback failed too (%v): the app may be down", stripPrefix(e.RollbackErr))
-	case Unknown:
+	case OutcomeRemoved:
+		b.WriteString("; there was no previous release: the new one was removed")
+	case OutcomeRollbackFailed:
+		fmt.Fprintf(&b, "; the rollback failed too (%s): the app may be down", describe(e.RollbackErr))
+	case OutcomeUnknown:
 		b.WriteString("; not rolled back: the app may be half updated")
+	}
+	if d := strings.TrimRight(e.Diagnostics, "\n"); d != "" {
+		b.WriteString("\ndiagnostics:")
+		for _, line := range strings.Split(d, "\n") {
+			b.WriteString("\n  ")
+			b.WriteString(line)
+		}
 	}
 	return b.String()
 }
@@ -175,29 +211,37 @@ func (e *Error) Error() string {
 // Unwrap returns the step's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// stripPrefix describes err without repeating the host and step that
-// the destination's error already names.
-func stripPrefix(err error) string {
-	if err == nil {
+// describe says what went wrong in err from its fields, leaving out the
+// host and step that [Error] already names.
+func describe(err error) string {
+	var (
+		xe *executor.ExitError
+		te *executor.TransportError
+		le *LockedError
+	)
+	switch {
+	case err == nil:
 		return "<nil>"
-	}
-	var xe *executor.ExitError
-	if errors.As(err, &xe) {
+	case errors.As(err, &xe):
 		var b strings.Builder
-		if xe.Signal != "" {
+		switch {
+		case xe.Timeout:
+			fmt.Fprintf(&b, "timed out, stopped with SIG%s", xe.Signal)
+		case xe.Signal != "":
 			fmt.Fprintf(&b, "killed by signal %s", xe.Signal)
-		} else {
+		default:
 			fmt.Fprintf(&b, "exit status %d", xe.Code)
-		}
-		if errors.Is(err, executor.ErrTimeout) {
-			b.WriteString(" (timed out)")
 		}
 		if tail := lastLine(xe.Stderr); tail != "" {
 			fmt.Fprintf(&b, ": %s", tail)
 		}
 		return b.String()
+	case errors.As(err, &te):
+		return fmt.Sprintf("%s: %v", te.Op, te.Err)
+	case errors.As(err, &le):
+		return le.reason()
 	}
-	return strings.TrimPrefix(err.Error(), "executor: ")
+	return err.Error()
 }
 
 // lastLine returns the last non-empty line of b, capped.

@@ -127,7 +127,7 @@ func TestSwarm(t *testing.T) {
 
 	rep, err := deploy(app(testenv.WebappV2, map[string]string{"MESSAGE": "swarm broken", "FAIL_HEALTH": "1"}))
 	var de *destination.Error
-	if !errors.As(err, &de) || rep.Outcome != destination.RolledBack {
+	if !errors.As(err, &de) || rep.Outcome != destination.OutcomeRolledBack {
 		t.Fatalf("failing update: outcome %s, err %v\n%s", rep.Outcome, err, rep)
 	}
 	get("swarm v2")

@@ -104,9 +104,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, rep)
 	if err != nil {
 		switch rep.Outcome {
-		case destination.RolledBack:
+		case destination.OutcomeRolledBack:
 			fmt.Fprintf(stderr, "deploy: FAILED, rolled back to the previous release: %v\n", err)
-		case destination.RollbackFailed:
+		case destination.OutcomeRollbackFailed:
 			fmt.Fprintf(stderr, "deploy: FAILED, and the rollback failed too: %v\n", err)
 		default:
 			fmt.Fprintf(stderr, "deploy: FAILED (%s): %v\n", rep.Outcome, err)
