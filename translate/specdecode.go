@@ -78,7 +78,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, depth int) []string {
 	}
 	var out []string
 	switch {
-	case t == reflect.TypeOf(time.Duration(0)):
+	case t == reflect.TypeOf(time.Duration(0)), t == reflect.TypeOf(yaml.Node{}):
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for _, c := range n.Content {
 			out = append(out, unknownKeys(c, t.Elem(), depth+1)...)
