@@ -33,12 +33,24 @@ const historyScript = `if [ -f "$FERRY_DIR/.ferry/history.jsonl" ]; then tail -n
 `
 
 // breakScript removes a stale lock, unless its owner changed meanwhile.
+// It renames the lock first, atomically, and looks at the owner of what
+// it renamed: two breakers of one stale lock cannot both move it, and a
+// breaker that moved a fresh lock (taken after the stale one was broken)
+// puts it back instead of removing it.
 const breakScript = `cd "$FERRY_DIR/.ferry"
-if [ "$(cat lock/owner 2>/dev/null || true)" = "$FERRY_STALE" ]; then
-  rm -rf lock
+b="lock.broken.$$"
+if ! mv lock "$b" 2>/dev/null; then
+  echo "the lock is gone already"
+  exit 0
+fi
+if [ "$(cat "$b/owner" 2>/dev/null || true)" = "$FERRY_STALE" ]; then
+  rm -rf "$b"
   echo "broke the stale lock"
-else
+elif [ ! -e lock ] && mv "$b" lock; then
   echo "the lock changed hands; not broken"
+else
+  rm -rf "$b"
+  echo "the lock changed hands twice; the lock moved aside was dropped" >&2
 fi
 `
 
