@@ -86,6 +86,24 @@ type App struct {
 	// Registry gives, by reference, the credentials of the private
 	// registry Image (or the built image) lives in; nil means none.
 	Registry *RegistryAuth `yaml:"registry,omitempty"`
+	// WorkingDir is the absolute directory the command runs in; empty
+	// keeps the image's.
+	WorkingDir string `yaml:"working_dir,omitempty"`
+	// Hostname is the container's host name, a DNS-1123 label; empty
+	// keeps the platform's (the container or pod name).
+	Hostname string `yaml:"hostname,omitempty"`
+	// ReadOnly mounts the container's root filesystem read-only.
+	ReadOnly bool `yaml:"read_only,omitempty"`
+	// Privileged gives the container every capability and access to the
+	// host's devices. Avoid it.
+	Privileged bool `yaml:"privileged,omitempty"`
+	// CapAdd and CapDrop add and drop Linux capabilities, written
+	// without the "CAP_" prefix ("NET_ADMIN", or "ALL").
+	CapAdd  []string `yaml:"cap_add,omitempty"`
+	CapDrop []string `yaml:"cap_drop,omitempty"`
+	// Files are plain configuration files placed in the container: compose
+	// configs, a ConfigMap on Kubernetes. Put secret files in Secrets.
+	Files []ConfigFile `yaml:"files,omitempty"`
 }
 
 // Port is a port the container listens on.
@@ -142,8 +160,8 @@ type Secret struct {
 	File string `yaml:"file,omitempty"`
 }
 
-// Volume is a named volume (Name set) or a bind mount of a host
-// directory (Source set) at Target.
+// Volume is a named volume (Name set), a bind mount of a host
+// directory (Source set) or an in-memory filesystem (Tmpfs) at Target.
 type Volume struct {
 	// Name names a persistent volume: a DNS-1123 label. It becomes a
 	// compose named volume and a PersistentVolumeClaim "<app>-<name>"
@@ -158,7 +176,8 @@ type Volume struct {
 	ReadOnly bool `yaml:"read_only,omitempty"`
 	// Size is the requested size of a named volume, for example "1Gi" or
 	// "512m" (see [ParseBytes]); empty means "1Gi". Only Kubernetes uses
-	// it.
+	// it. For a tmpfs it is the size limit on both targets; empty means
+	// none.
 	Size string `yaml:"size,omitempty"`
 	// Access is the Kubernetes access mode of a named volume:
 	// "ReadWriteOnce" (the default when empty), "ReadWriteOncePod",
@@ -167,10 +186,27 @@ type Volume struct {
 	// StorageClass is the Kubernetes storage class of a named volume;
 	// empty means the cluster default.
 	StorageClass string `yaml:"storage_class,omitempty"`
+	// Tmpfs makes the volume a temporary in-memory filesystem (with
+	// neither Name nor Source): compose tmpfs, a Memory emptyDir on
+	// Kubernetes. Size, when set, bounds it.
+	Tmpfs bool `yaml:"tmpfs,omitempty"`
 	// SELinux relabels a bind mount for SELinux hosts (Fedora, RHEL):
 	// "z" (shared between containers) or "Z" (private to this one).
 	// Empty means no relabelling. Compose only.
 	SELinux string `yaml:"selinux,omitempty"`
+}
+
+// ConfigFile is a file of plain configuration mounted in the container.
+type ConfigFile struct {
+	// Name identifies the file: a DNS-1123 label, the compose config's
+	// name and the ConfigMap key.
+	Name string `yaml:"name"`
+	// Content is the file's content, UTF-8 text.
+	Content string `yaml:"content"`
+	// Target is the absolute path of the file in the container.
+	Target string `yaml:"target"`
+	// Mode is the file's permission bits; 0 means 0444.
+	Mode uint32 `yaml:"mode,omitempty"`
 }
 
 // Health is a health check: exactly one of HTTP, Command and Shell.

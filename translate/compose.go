@@ -16,6 +16,7 @@ const (
 	composeFile    = "compose.yaml"
 	secretsEnvFile = "secrets.env"
 	secretsDir     = "secrets"
+	configsDir     = "configs"
 )
 
 var (
@@ -28,8 +29,9 @@ var (
 // returned files. The first file is always "compose.yaml". The others
 // carry secrets, mode 0600: "secrets.env" (an env_file with the secrets
 // given as environment variables) and "secrets/<name>" (compose secrets,
-// mounted as files). The files reference each other by relative path, so
-// they must be written together.
+// mounted as files). Files of [App.Files] are "configs/<name>", mode 0644,
+// used as compose configs. The files reference each other by relative
+// path, so they must be written together.
 //
 // The service joins the external network set by [WithNetwork], which must
 // exist. Domains become router labels for the proxy chosen by
@@ -97,6 +99,7 @@ type composeProject struct {
 	files    []File
 	volumes  *mapNode
 	secrets  *mapNode
+	configs  *mapNode
 	external bool // some service joins the external network
 }
 
@@ -106,7 +109,7 @@ func stackCompose(s *Stack, opts []ComposeOption) ([]File, error) {
 		return nil, err
 	}
 	p := &composeProject{o: o, instance: s.Name, multi: len(s.Services) > 1, files: []File{{Path: composeFile, Mode: 0o644}},
-		volumes: newMap(), secrets: newMap(), external: len(s.Services) == 1}
+		volumes: newMap(), secrets: newMap(), configs: newMap(), external: len(s.Services) == 1}
 	services := newMap()
 	for _, app := range s.byName() {
 		services.set(app.Name, p.service(app))
@@ -122,6 +125,9 @@ func stackCompose(s *Stack, opts []ComposeOption) ([]File, error) {
 	}
 	if len(p.secrets.n.Content) > 0 {
 		root.set("secrets", p.secrets.node())
+	}
+	if len(p.configs.n.Content) > 0 {
+		root.set("configs", p.configs.node())
 	}
 	mapStrings(root.node(), func(s string) string { return strings.ReplaceAll(s, "$", "$$") })
 	data, err := encode(root.node())
@@ -148,6 +154,16 @@ func (p *composeProject) service(app *App) *yaml.Node {
 	svc.set("entrypoint", strSeq(app.Command))
 	svc.set("command", strSeq(app.Args))
 	svc.optStr("user", app.User)
+	svc.optStr("working_dir", app.WorkingDir)
+	svc.optStr("hostname", app.Hostname)
+	if app.ReadOnly {
+		svc.set("read_only", boolNode(true))
+	}
+	if app.Privileged {
+		svc.set("privileged", boolNode(true))
+	}
+	svc.set("cap_add", strSeq(app.CapAdd))
+	svc.set("cap_drop", strSeq(app.CapDrop))
 	svc.set("environment", strMap(app.Env))
 	p.secretsOf(app, svc)
 	if p.multi {
@@ -175,8 +191,20 @@ func (p *composeProject) service(app *App) *yaml.Node {
 	}
 	svc.set("expose", strSeq(expose))
 
-	var mounts []string
+	mounts := seqNode()
 	for _, v := range app.Volumes {
+		if v.Tmpfs {
+			m := newMap().str("type", "tmpfs").str("target", v.Target)
+			if v.ReadOnly {
+				m.set("read_only", boolNode(true))
+			}
+			if v.Size != "" {
+				n, _ := ParseBytes(v.Size)
+				m.set("tmpfs", newMap().set("size", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(n, 10)}).node())
+			}
+			mounts.Content = append(mounts.Content, m.node())
+			continue
+		}
 		var flags []string
 		if v.ReadOnly {
 			flags = append(flags, "ro")
@@ -192,9 +220,12 @@ func (p *composeProject) service(app *App) *yaml.Node {
 		if len(flags) > 0 {
 			m += ":" + strings.Join(flags, ",")
 		}
-		mounts = append(mounts, m)
+		mounts.Content = append(mounts.Content, strNode(m))
 	}
-	svc.set("volumes", strSeq(mounts))
+	if len(mounts.Content) > 0 {
+		svc.set("volumes", mounts)
+	}
+	p.filesOf(app, svc)
 	if h := app.Health; h != nil {
 		svc.set("healthcheck", composeHealth(app, h))
 	}
@@ -236,6 +267,30 @@ func (p *composeProject) networks(app *App) *yaml.Node {
 		p.external = true
 	}
 	return nets.node()
+}
+
+// filesOf adds the service's configs, their top-level entries and
+// their files ("configs/<name>", or "configs/<service>/<name>" in a stack
+// of several services).
+func (p *composeProject) filesOf(app *App, svc *mapNode) {
+	refs := seqNode()
+	for _, f := range app.Files {
+		name := p.shared(app, f.Name)
+		path := configsDir + "/" + f.Name
+		if p.multi {
+			path = configsDir + "/" + app.Name + "/" + f.Name
+		}
+		p.files = append(p.files, File{Path: path, Data: []byte(f.Content), Mode: 0o644})
+		p.configs.set(name, newMap().str("file", "./"+path).node())
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o444
+		}
+		refs.Content = append(refs.Content, newMap().str("source", name).str("target", f.Target).int("mode", int(mode)).node())
+	}
+	if len(refs.Content) > 0 {
+		svc.set("configs", refs)
+	}
 }
 
 // secretsOf adds the service's env_file and secrets, and their files.

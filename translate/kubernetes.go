@@ -38,6 +38,8 @@ const (
 	// secretVolume is the pod volume that holds the secrets mounted as
 	// files; no named volume may use it.
 	secretVolume = "secret-files"
+	// filesVolume is the pod volume that holds the app's Files.
+	filesVolume = "config-files"
 )
 
 // ConfigHash returns a hex SHA-256 digest of the app's configuration that
@@ -61,6 +63,9 @@ func ConfigHash(app *App) string {
 	}
 	for _, s := range app.Secrets {
 		write("secret", s.Name, s.Value, s.Env, s.File)
+	}
+	for _, f := range app.Files {
+		write("file", f.Name, f.Content, f.Target, fmt.Sprint(f.Mode))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -180,6 +185,14 @@ func (k *kube) objects() []Object {
 		objs = append(objs, k.doc(k.object("v1", "ConfigMap", k.configMapName(), true).
 			set("data", strMap(app.Env)).node(), false))
 	}
+	if len(app.Files) > 0 {
+		data := map[string]string{}
+		for _, f := range app.Files {
+			data[f.Name] = f.Content
+		}
+		objs = append(objs, k.doc(k.object("v1", "ConfigMap", k.filesName(), true).
+			set("data", strMap(data)).node(), false))
+	}
 	if len(app.Secrets) > 0 {
 		data := map[string]string{}
 		for _, s := range app.Secrets {
@@ -252,6 +265,7 @@ func (k *kube) doc(n *yaml.Node, secret bool) Object {
 func (k *kube) statefulSet() bool     { return k.app.Workload == "statefulset" }
 func (k *kube) configMapName() string { return k.app.Name + "-env" }
 func (k *kube) secretName() string    { return k.app.Name + "-secrets" }
+func (k *kube) filesName() string     { return k.app.Name + "-files" }
 
 // namedVolumes returns the named volumes sorted by name.
 func (k *kube) namedVolumes() []Volume {
@@ -364,6 +378,7 @@ func (k *kube) podTemplate() *yaml.Node {
 	c.str("image", app.Image)
 	c.set("command", strSeq(escapeK8s(app.Command)))
 	c.set("args", strSeq(escapeK8s(app.Args)))
+	c.optStr("workingDir", app.WorkingDir)
 	if len(app.Ports) > 0 {
 		ports := seqNode()
 		for _, p := range app.Ports {
@@ -415,6 +430,14 @@ func (k *kube) podTemplate() *yaml.Node {
 			name = "bind-" + strconv.Itoa(i)
 			volumes.Content = append(volumes.Content, newMap().str("name", name).
 				set("hostPath", newMap().str("path", v.Source).node()).node())
+		} else if v.Tmpfs {
+			name = "tmpfs-" + strconv.Itoa(i)
+			dir := newMap().str("medium", "Memory")
+			if v.Size != "" {
+				n, _ := ParseBytes(v.Size)
+				dir.str("sizeLimit", formatBytes(n, false))
+			}
+			volumes.Content = append(volumes.Content, newMap().str("name", name).set("emptyDir", dir.node()).node())
 		} else if !k.statefulSet() {
 			volumes.Content = append(volumes.Content, newMap().str("name", name).
 				set("persistentVolumeClaim", newMap().str("claimName", app.Name+"-"+v.Name).node()).node())
@@ -441,12 +464,33 @@ func (k *kube) podTemplate() *yaml.Node {
 		volumes.Content = append(volumes.Content, newMap().str("name", secretVolume).
 			set("secret", newMap().str("secretName", k.secretName()).set("items", items).node()).node())
 	}
+	files := append([]ConfigFile(nil), app.Files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	fileItems := seqNode()
+	for _, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o444
+		}
+		fileItems.Content = append(fileItems.Content, newMap().str("key", f.Name).str("path", f.Name).int("mode", int(mode)).node())
+		mounts.Content = append(mounts.Content, newMap().
+			str("name", filesVolume).
+			str("mountPath", f.Target).
+			str("subPath", f.Name).
+			set("readOnly", boolNode(true)).node())
+	}
+	if len(fileItems.Content) > 0 {
+		volumes.Content = append(volumes.Content, newMap().str("name", filesVolume).
+			set("configMap", newMap().str("name", k.filesName()).set("items", fileItems).node()).node())
+	}
 	if len(mounts.Content) > 0 {
 		c.set("volumeMounts", mounts)
 	}
 
+	c.set("securityContext", containerSecurity(app))
 	pod := newMap()
 	pod.set("enableServiceLinks", boolNode(false))
+	pod.optStr("hostname", app.Hostname)
 	if app.StopGracePeriod > 0 {
 		pod.int("terminationGracePeriodSeconds", seconds(app.StopGracePeriod))
 	}
@@ -466,6 +510,27 @@ func (k *kube) podTemplate() *yaml.Node {
 		pod.set("volumes", volumes)
 	}
 	return newMap().set("metadata", meta.node()).set("spec", pod.node()).node()
+}
+
+// containerSecurity returns the container's securityContext, or nil.
+func containerSecurity(app *App) *yaml.Node {
+	sc := newMap()
+	if app.Privileged {
+		sc.set("privileged", boolNode(true))
+	}
+	if app.ReadOnly {
+		sc.set("readOnlyRootFilesystem", boolNode(true))
+	}
+	caps := newMap()
+	caps.set("add", strSeq(app.CapAdd))
+	caps.set("drop", strSeq(app.CapDrop))
+	if len(caps.n.Content) > 0 {
+		sc.set("capabilities", caps.node())
+	}
+	if len(sc.n.Content) == 0 {
+		return nil
+	}
+	return sc.node()
 }
 
 func (k *kube) probe(h *Health, failureThreshold int) *yaml.Node {

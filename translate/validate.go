@@ -63,7 +63,7 @@ var (
 	urlPathRE       = regexp.MustCompile(`^/[A-Za-z0-9/._~%-]*$`)
 	healthPathRE    = regexp.MustCompile(`^/[A-Za-z0-9/._~%!&()*+,;=:@?-]*$`)
 	imageRE         = regexp.MustCompile(`^[a-z0-9]([a-zA-Z0-9._/:@+-]*[a-zA-Z0-9])?$`)
-	reservedBindRE  = regexp.MustCompile(`^bind-[0-9]+$`)
+	reservedBindRE  = regexp.MustCompile(`^(bind|tmpfs)-[0-9]+$`)
 	maxAppNameLen   = 52
 	maxDNSLabelLen  = 63
 	maxSubdomainLen = 253
@@ -182,6 +182,8 @@ func (a *App) validate(ps *problems) {
 	files := map[string]string{}
 	a.validateSecrets(ps, envNames, files)
 	a.validateVolumes(ps, files)
+	a.validateFiles(ps, files)
+	a.validateRuntime(ps)
 	a.validateHealth(ps, tcp)
 
 	if a.Replicas < 0 {
@@ -437,8 +439,30 @@ func (a *App) validateVolumes(ps *problems, files map[string]string) {
 			ps.add(p+".target", "%s is also mounted by %s", v.Target, files[v.Target])
 		}
 		files[v.Target] = p + ".target"
-		if (v.Name == "") == (v.Source == "") {
-			ps.add(p, "needs exactly one of name (a named volume) and source (a bind mount)")
+		kinds := 0
+		for _, set := range []bool{v.Name != "", v.Source != "", v.Tmpfs} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			ps.add(p, "needs exactly one of name (a named volume), source (a bind mount) and tmpfs")
+			continue
+		}
+		if v.Tmpfs {
+			if v.Size != "" {
+				if _, err := ParseBytes(v.Size); err != nil {
+					ps.add(p+".size", "%v", err)
+				}
+			}
+			for _, f := range []struct {
+				name string
+				set  bool
+			}{{"access", v.Access != ""}, {"storage_class", v.StorageClass != ""}, {"selinux", v.SELinux != ""}} {
+				if f.set {
+					ps.add(p+"."+f.name, "does not apply to a tmpfs")
+				}
+			}
 			continue
 		}
 		if v.Source != "" {
@@ -463,7 +487,7 @@ func (a *App) validateVolumes(ps *problems, files map[string]string) {
 		switch {
 		case !isDNS1123Label(v.Name):
 			ps.add(p+".name", "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(v.Name))
-		case reservedBindRE.MatchString(v.Name) || v.Name == secretVolume:
+		case reservedBindRE.MatchString(v.Name) || v.Name == secretVolume || v.Name == filesVolume:
 			ps.add(p+".name", "%s is reserved", quoteVal(v.Name))
 		case names[v.Name]:
 			ps.add(p+".name", "%s is used twice", quoteVal(v.Name))
@@ -490,6 +514,68 @@ func (a *App) validateVolumes(ps *problems, files map[string]string) {
 		}
 		if v.StorageClass != "" && !isDNS1123Subdomain(v.StorageClass) {
 			ps.add(p+".storage_class", "%s is not a DNS-1123 subdomain", quoteVal(v.StorageClass))
+		}
+	}
+}
+
+var capabilityRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// maxConfigBytes is what one ConfigMap may hold.
+const maxConfigBytes = 1 << 20
+
+func (a *App) validateFiles(ps *problems, files map[string]string) {
+	names := map[string]bool{}
+	total := 0
+	for i, f := range a.Files {
+		p := fmt.Sprintf("files[%d]", i)
+		switch {
+		case !isDNS1123Label(f.Name):
+			ps.add(p+".name", "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(f.Name))
+		case names[f.Name]:
+			ps.add(p+".name", "%s is used twice", quoteVal(f.Name))
+		}
+		names[f.Name] = true
+		checkText(ps, p+".content", f.Content)
+		total += len(f.Content)
+		switch {
+		case !isCleanAbs(f.Target) || f.Target == "/":
+			ps.add(p+".target", "%s is not a clean absolute file path (no ':' or ',')", quoteVal(f.Target))
+		case files[f.Target] != "":
+			ps.add(p+".target", "%s is also mounted by %s", f.Target, files[f.Target])
+		}
+		files[f.Target] = p + ".target"
+		if f.Mode > 0o777 {
+			ps.add(p+".mode", "%o is not a file mode (0-0777)", f.Mode)
+		}
+	}
+	if total > maxConfigBytes {
+		ps.add("files", "hold %d bytes, more than a ConfigMap takes (1MiB)", total)
+	}
+}
+
+// validateRuntime checks the run-time settings: working directory,
+// host name and security settings.
+func (a *App) validateRuntime(ps *problems) {
+	if a.WorkingDir != "" && (!strings.HasPrefix(a.WorkingDir, "/") || strings.ContainsAny(a.WorkingDir, "\x00\n\r")) {
+		ps.add("working_dir", "%s is not an absolute path", quoteVal(a.WorkingDir))
+	}
+	if a.Hostname != "" && !isDNS1123Label(a.Hostname) {
+		ps.add("hostname", "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(a.Hostname))
+	}
+	for _, c := range []struct {
+		name string
+		caps []string
+	}{{"cap_add", a.CapAdd}, {"cap_drop", a.CapDrop}} {
+		seen := map[string]bool{}
+		for i, cp := range c.caps {
+			p := fmt.Sprintf("%s[%d]", c.name, i)
+			switch {
+			case !capabilityRE.MatchString(cp) || strings.HasPrefix(cp, "CAP_"):
+				ps.add(p, "%s is not a capability name without the CAP_ prefix, such as NET_ADMIN", quoteVal(cp))
+			case seen[cp]:
+				ps.add(p, "%s is listed twice", cp)
+			}
+			seen[cp] = true
 		}
 	}
 }

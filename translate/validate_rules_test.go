@@ -104,7 +104,7 @@ volumes:
 `, []string{
 			`volumes[0].size: "512M" is ambiguous: Compose reads M as a power of 2, Kubernetes as a power of 10; write 512Mi (binary)`,
 			"volumes[0].access: a ReadWriteOnce volume cannot be shared by 2 replicas; use workload: statefulset or access: ReadWriteMany",
-			"volumes[1]: needs exactly one of name (a named volume) and source (a bind mount)",
+			"volumes[1]: needs exactly one of name (a named volume), source (a bind mount) and tmpfs",
 			"volumes[2].target: /data is also mounted by volumes[0].target",
 			`volumes[2].source: "./rel" is not a clean absolute host path (no ':' or ',')`,
 			`volumes[2].selinux: "y" is not z or Z`,
