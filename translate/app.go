@@ -117,7 +117,10 @@ type Port struct {
 	Container int `yaml:"container"`
 	// Host publishes the port on the Docker host; 0 means not published
 	// (the proxy and other containers on the network still reach it).
-	// Kubernetes ignores it. It may not be set with more than one replica.
+	// On Kubernetes a published port is served by a NodePort Service,
+	// "<app>-published", on Host when Host is in the NodePort range
+	// (30000-32767), else on a node port the cluster assigns. It may not
+	// be set with more than one replica.
 	Host int `yaml:"host,omitempty"`
 	// Protocol is "tcp" (the default when empty) or "udp".
 	Protocol string `yaml:"protocol,omitempty"`

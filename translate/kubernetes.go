@@ -88,15 +88,18 @@ func ToKubernetes(app *App, opts ...KubernetesOption) ([]byte, error) {
 // "<app>-env" (the env), Secret "<app>-secrets" (base64 data),
 // PersistentVolumeClaims "<app>-<volume>", the Deployment or StatefulSet
 // "<app>", the Service "<app>", for a StatefulSet its headless governing
-// Service "<app>-headless", one Service per alias, and the Ingress "<app>".
-// Objects that would be empty are left out.
+// Service "<app>-headless", one Service per alias, the NodePort Service
+// "<app>-published" of the published ports (Port.Host; a host port in
+// the NodePort range 30000-32767 is kept as the node port, others get one
+// the cluster assigns), and the Ingress "<app>". Objects that would be
+// empty are left out.
 //
 // Pods select on the app.kubernetes.io/name and instance labels only,
 // disable service links, and carry a [ConfigHashAnnotation]. A Deployment
 // that mounts a ReadWriteOnce volume uses the Recreate strategy. "$" in
 // command and args is written "$$" so that Kubernetes does not expand
-// "$(VAR)". Port.Host, Volume.SELinux and Restart are Compose matters:
-// Restart must be empty, "always" or "unless-stopped".
+// "$(VAR)". Volume.SELinux and Restart are Compose matters: Restart
+// must be empty, "always" or "unless-stopped".
 //
 // An invalid app gives a [*ValidationError]; an invalid option value a
 // plain error.
@@ -221,6 +224,9 @@ func (k *kube) objects() []Object {
 		for _, a := range aliases {
 			objs = append(objs, k.doc(k.service(a, false), false))
 		}
+	}
+	if pub := k.published(); pub != nil {
+		objs = append(objs, k.doc(pub, false))
 	}
 	if len(app.Domains) > 0 {
 		objs = append(objs, k.doc(k.ingress(), false))
@@ -573,6 +579,42 @@ func (k *kube) service(name string, headless bool) *yaml.Node {
 	}
 	return k.object("v1", "Service", name, true).set("spec", spec.node()).node()
 }
+
+// publishedName is the NodePort Service of the app's published ports.
+func (k *kube) publishedName() string { return k.app.Name + "-published" }
+
+// published returns the NodePort Service that keeps the app's published
+// ports (Port.Host) reachable from outside the cluster, or nil when none
+// is published. A host port in the NodePort range (30000-32767) is the
+// node port itself; others get a node port the cluster assigns.
+func (k *kube) published() *yaml.Node {
+	ports := seqNode()
+	for _, p := range k.app.Ports {
+		if p.Host == 0 {
+			continue
+		}
+		m := newMap().
+			str("name", p.name()).
+			int("port", p.Container).
+			int("targetPort", p.Container).
+			str("protocol", strings.ToUpper(p.protocol()))
+		if p.Host >= minNodePort && p.Host <= maxNodePort {
+			m.int("nodePort", p.Host)
+		}
+		ports.Content = append(ports.Content, m.node())
+	}
+	if len(ports.Content) == 0 {
+		return nil
+	}
+	spec := newMap().str("type", "NodePort").set("selector", k.selector()).set("ports", ports)
+	return k.object("v1", "Service", k.publishedName(), true).set("spec", spec.node()).node()
+}
+
+// The default NodePort range of kube-apiserver.
+const (
+	minNodePort = 30000
+	maxNodePort = 32767
+)
 
 func (k *kube) ingress() *yaml.Node {
 	app := k.app

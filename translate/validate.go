@@ -231,6 +231,8 @@ func (a *App) validate(ps *problems) {
 			ps.add(p, "%s is the app's own name", quoteVal(al))
 		case a.Workload == "statefulset" && al == a.Name+"-headless":
 			ps.add(p, "%s is the StatefulSet's headless Service", quoteVal(al))
+		case al == a.Name+"-published":
+			ps.add(p, "%s is the Service of the published ports", quoteVal(al))
 		case seen[al]:
 			ps.add(p, "%s is listed twice", quoteVal(al))
 		}
