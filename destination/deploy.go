@@ -34,6 +34,10 @@ type Options struct {
 	// back (to investigate it). The report's outcome is then
 	// [OutcomeUnknown].
 	NoRollback bool
+	// Registries are credentials of private registries, given in Go
+	// code; they win over the spec's for the same registry. Nil means
+	// only the spec's. See [Credentials].
+	Registries []Credentials
 }
 
 func (o *Options) staleLock() time.Duration {
@@ -96,6 +100,9 @@ type deployment struct {
 	owner owner
 	// failed is the error returned, once there is one.
 	failed *Error
+	// secrets are values found while deploying (registry passwords,
+	// build secrets), redacted from the build's pipelines.
+	secrets []string
 }
 
 func newDeployment(ex executor.Executor, plan *Plan, opts *Options, action string) *deployment {
@@ -132,6 +139,14 @@ func (d *deployment) run(ctx context.Context, pick func([]Record) (*Record, erro
 	if _, step, err := d.pipeline(ctx, d.plan.Check); err != nil {
 		d.record(ctx, from, OutcomeFailed, err)
 		return d.fail("check", step, err, OutcomeFailed)
+	}
+
+	// Images are built and pushed before anything live changes.
+	if from == nil {
+		if step, err := r.build(ctx); err != nil {
+			r.record(ctx, from, Failed, err)
+			return r.fail("build", step, err, Failed)
+		}
 	}
 
 	// From here on the files on the host change: a failure puts the live

@@ -87,6 +87,9 @@ type Plan struct {
 	// Timeout is the deadline for Verify (and for the verification in
 	// Rollback).
 	Timeout time.Duration
+
+	builds []*imageBuild // images Deploy builds first (build.go)
+	auths  []authRef     // registry credentials by reference (registry.go)
 }
 
 // stateDir is the app's state directory, relative to Dir.
@@ -278,7 +281,7 @@ func planApp(app *translate.App, plan func(*stackPlan) (*Plan, error)) (*Plan, e
 	if err := app.Validate(); err != nil {
 		return nil, err
 	}
-	return plan(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}})
+	return planBuilds(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}}, plan)
 }
 
 // planStack validates s once and plans it.
@@ -290,7 +293,7 @@ func planStack(s *translate.Stack, plan func(*stackPlan) (*Plan, error)) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	return plan(&stackPlan{Stack: s, order: order})
+	return planBuilds(&stackPlan{Stack: s, order: order}, plan)
 }
 
 // image is the value of [Plan.Image].

@@ -1,0 +1,146 @@
+package destination
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/translate"
+)
+
+// Credentials are the credentials of one container registry, given in
+// Go code (see [Options].Registries). The password is redacted from
+// every event, log, error, report and history record of the deploy, and
+// reaches the host only on the standard input of `docker login
+// --password-stdin`.
+type Credentials struct {
+	// Registry is the registry's host[:port] as image references name it
+	// ("ghcr.io", "127.0.0.1:5000"). Empty means Docker Hub.
+	Registry string
+	// User and Password log in; Password may be a token.
+	User, Password string
+}
+
+// ErrRegistryAuth is wrapped by the error of a deploy whose registry
+// refused the credentials given for it (a wrong user or password).
+var ErrRegistryAuth = errors.New("the registry refused the credentials (wrong user or password?)")
+
+// authRef is a service's registry credentials by reference, from its
+// spec, resolved when the deploy runs.
+type authRef struct {
+	service, image string
+	auth           translate.RegistryAuth
+}
+
+// credentials resolves the spec's references and adds the options'
+// credentials (which win for the same registry), sorted by registry.
+func (r *run) credentials() ([]Credentials, error) {
+	byReg := map[string]Credentials{}
+	for _, a := range r.plan.auths {
+		reg := a.auth.Registry
+		if reg == "" {
+			reg = translate.ImageRegistry(a.image)
+		}
+		pw, err := readRef(a.auth.PasswordEnv, a.auth.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: registry %s password: %w", a.service, reg, err)
+		}
+		byReg[reg] = Credentials{Registry: reg, User: a.auth.User, Password: pw}
+	}
+	for _, c := range r.opts.Registries {
+		byReg[c.Registry] = c
+	}
+	out := make([]Credentials, 0, len(byReg))
+	for _, c := range byReg {
+		if c.Password != "" {
+			r.secrets = append(r.secrets, c.Password)
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Registry < out[j].Registry })
+	return out, nil
+}
+
+// login logs the app's own Docker config directory on the host
+// (.ferry/docker in the app's directory, not the login user's
+// ~/.docker) in to each registry, the password on standard input.
+func (r *run) login(ctx context.Context, creds []Credentials) (string, error) {
+	for _, c := range creds {
+		reg := c.Registry
+		if reg == "" {
+			reg = "docker.io"
+		}
+		p := &executor.Pipeline{Name: "build", Dir: r.plan.Dir, Steps: []executor.Step{{
+			Name:   "docker login " + reg,
+			Script: loginScript,
+			Env:    []string{"FERRY_REGISTRY=" + c.Registry, "FERRY_REGISTRY_USER=" + c.User},
+			Stdin:  strings.NewReader(c.Password),
+		}}}
+		_, step, lines, err := r.runBuildPipeline(ctx, p)
+		if err != nil {
+			return step, &BuildError{Service: r.plan.App, Image: reg, Lines: lines, Err: registryError(err, lines, reg)}
+		}
+	}
+	return "", nil
+}
+
+// registryError says so when a registry refused the credentials.
+func registryError(err error, lines []string, registry string) error {
+	text := strings.ToLower(strings.Join(lines, "\n") + "\n" + err.Error())
+	for _, s := range []string{"unauthorized", "incorrect username or password", "authentication required", "401", "no basic auth credentials"} {
+		if strings.Contains(text, s) {
+			return fmt.Errorf("registry %s: %w: %v", registry, ErrRegistryAuth, stripPrefix(err))
+		}
+	}
+	return err
+}
+
+// loginScript logs in with the password on standard input, into the
+// app's Docker config directory, which keeps the login user's CLI
+// plugins (Compose) reachable through a link.
+const loginScript = `cfg="$PWD/.ferry/docker"
+(umask 077 && mkdir -p "$cfg")
+plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+if [ ! -e "$cfg/cli-plugins" ] && [ -d "$plugins" ]; then ln -s "$plugins" "$cfg/cli-plugins"; fi
+if [ -n "$FERRY_REGISTRY" ]; then set -- "$FERRY_REGISTRY"; else set --; fi
+DOCKER_CONFIG="$cfg" docker login --username "$FERRY_REGISTRY_USER" --password-stdin "$@"
+`
+
+// readRef reads a value given by reference: an environment variable or
+// a file (one trailing newline removed) on this machine.
+func readRef(env, file string) (string, error) {
+	if env != "" {
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	}
+	data, err := readLocalFile(file)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return v, nil
+}
+
+// readLocalFile reads a file of this machine, "~/" meaning the home
+// directory.
+func readLocalFile(name string) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(name, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, err
+		}
+		name = filepath.Join(home, rest)
+	}
+	return os.ReadFile(name)
+}
