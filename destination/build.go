@@ -49,10 +49,12 @@ type BuildError struct {
 }
 
 // Error describes the failure with the build's last lines.
-func (e *BuildError) Error() string {
-	msg := fmt.Sprintf("building image %s of service %s: %v", e.Image, e.Service, stripPrefix(e.Err))
+func (e *BuildError) Error() string { return "destination: " + e.describe() }
+
+func (e *BuildError) describe() string {
+	msg := fmt.Sprintf("image %s of service %s: %v", e.Image, e.Service, describe(e.Err))
 	if len(e.Lines) > 0 {
-		msg += "\nlast lines of the build:\n  " + strings.Join(e.Lines, "\n  ")
+		msg += "\nlast lines of the output:\n  " + strings.Join(e.Lines, "\n  ")
 	}
 	return msg
 }
@@ -252,13 +254,13 @@ func (t *tailObserver) tail() []string {
 // runBuildPipeline runs p for the build phase: its events go to the
 // deploy's observer, its steps into the report; it returns the result,
 // the failed step's name and the last output lines.
-func (r *run) runBuildPipeline(ctx context.Context, p *executor.Pipeline) (*executor.Result, string, []string, error) {
+func (r *deployment) runBuildPipeline(ctx context.Context, p *executor.Pipeline) (*executor.Result, string, []string, error) {
 	tail := &tailObserver{next: r.opts.Observer}
 	cp := *p
 	cp.Observer = tail
 	cp.Secrets = append(slices.Clone(p.Secrets), r.secrets...)
 	res, err := r.ex.Run(ctx, &cp)
-	r.pipelineSteps(p, res)
+	r.steps(p, res, err)
 	failed := p.Name
 	if res != nil {
 		for _, s := range res.Steps {
@@ -277,7 +279,7 @@ func (r *run) runBuildPipeline(ctx context.Context, p *executor.Pipeline) (*exec
 // build runs the plan's image builds and registry logins, then puts the
 // built images' references into a copy of the plan's files. It returns
 // the failed step's name with the error.
-func (r *run) build(ctx context.Context) (string, error) {
+func (r *deployment) build(ctx context.Context) (string, error) {
 	if len(r.plan.builds) == 0 && len(r.plan.auths) == 0 && len(r.opts.Registries) == 0 {
 		return "", nil
 	}
@@ -301,7 +303,7 @@ func (r *run) build(ctx context.Context) (string, error) {
 }
 
 // substitute replaces the placeholders in a copy of the plan.
-func (r *run) substitute(images map[string]string) {
+func (r *deployment) substitute(images map[string]string) {
 	if len(images) == 0 {
 		return
 	}
@@ -330,7 +332,7 @@ func (r *run) substitute(images map[string]string) {
 // buildImage resolves b's source, builds the image unless an image of
 // that source exists, pushes it when the target pulls from a registry,
 // and returns the reference to deploy.
-func (r *run) buildImage(ctx context.Context, b *imageBuild) (ref, step string, err error) {
+func (r *deployment) buildImage(ctx context.Context, b *imageBuild) (ref, step string, err error) {
 	fail := func(step, image string, lines []string, err error) (string, string, error) {
 		return "", step, &BuildError{Service: b.service, Image: image, Lines: lines, Err: err}
 	}
@@ -394,7 +396,7 @@ func (r *run) buildImage(ctx context.Context, b *imageBuild) (ref, step string, 
 // runBuild builds ref on the host: from the local context streamed as
 // a tar archive on the step's standard input, or from the fetched
 // commit.
-func (r *run) runBuild(ctx context.Context, b *imageBuild, ref string, env []string, local *buildContext) (string, []string, error) {
+func (r *deployment) runBuild(ctx context.Context, b *imageBuild, ref string, env []string, local *buildContext) (string, []string, error) {
 	secretDir := ".ferry/build/" + b.service + "/secrets"
 	var secrets []string
 	if len(b.spec.Secrets) > 0 {
@@ -442,7 +444,7 @@ func (r *run) runBuild(ctx context.Context, b *imageBuild, ref string, env []str
 // fetchGit fetches b's ref on the host into the service's clone and
 // returns the commit. A deploy key and known_hosts file are copied into
 // the app's state directory first.
-func (r *run) fetchGit(ctx context.Context, b *imageBuild) (commit, step string, lines []string, err error) {
+func (r *deployment) fetchGit(ctx context.Context, b *imageBuild) (commit, step string, lines []string, err error) {
 	env := []string{"FERRY_SERVICE=" + b.service, "FERRY_GIT_URL=" + b.spec.Git, "FERRY_GIT_REF=" + b.spec.Ref}
 	if env[2] == "FERRY_GIT_REF=" {
 		env[2] = "FERRY_GIT_REF=HEAD"

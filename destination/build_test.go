@@ -120,7 +120,7 @@ func TestBuildLocalContext(t *testing.T) {
 		t.Fatalf("broken Dockerfile: err = %v, want *destination.Error wrapping *destination.BuildError\n%s", err, rep)
 	}
 	t.Logf("broken build: %v", err)
-	if de.Phase != "build" || rep.Outcome != destination.Failed {
+	if de.Phase != "build" || rep.Outcome != destination.OutcomeFailed {
 		t.Errorf("broken build: phase %q outcome %s, want build/failed", de.Phase, rep.Outcome)
 	}
 	if !strings.Contains(err.Error(), "no-such-file") || !strings.Contains(rep.String(), "no-such-file") {
@@ -130,7 +130,7 @@ func TestBuildLocalContext(t *testing.T) {
 		t.Errorf("a failed build touched the running app: %v -> %v", second, got)
 	}
 	h := e.history(app)
-	if last := h[len(h)-1]; last.Outcome != destination.Failed || !strings.Contains(last.Error, "no-such-file") {
+	if last := h[len(h)-1]; last.Outcome != destination.OutcomeFailed || !strings.Contains(last.Error, "no-such-file") {
 		t.Errorf("history of the failed build: %+v", last)
 	}
 }

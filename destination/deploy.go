@@ -143,9 +143,9 @@ func (d *deployment) run(ctx context.Context, pick func([]Record) (*Record, erro
 
 	// Images are built and pushed before anything live changes.
 	if from == nil {
-		if step, err := r.build(ctx); err != nil {
-			r.record(ctx, from, Failed, err)
-			return r.fail("build", step, err, Failed)
+		if step, err := d.build(ctx); err != nil {
+			d.record(ctx, from, OutcomeFailed, err)
+			return d.fail("build", step, err, OutcomeFailed)
 		}
 	}
 

@@ -39,7 +39,7 @@ type authRef struct {
 
 // credentials resolves the spec's references and adds the options'
 // credentials (which win for the same registry), sorted by registry.
-func (r *run) credentials() ([]Credentials, error) {
+func (r *deployment) credentials() ([]Credentials, error) {
 	byReg := map[string]Credentials{}
 	for _, a := range r.plan.auths {
 		reg := a.auth.Registry
@@ -69,7 +69,7 @@ func (r *run) credentials() ([]Credentials, error) {
 // login logs the app's own Docker config directory on the host
 // (.ferry/docker in the app's directory, not the login user's
 // ~/.docker) in to each registry, the password on standard input.
-func (r *run) login(ctx context.Context, creds []Credentials) (string, error) {
+func (r *deployment) login(ctx context.Context, creds []Credentials) (string, error) {
 	for _, c := range creds {
 		reg := c.Registry
 		if reg == "" {
@@ -94,7 +94,7 @@ func registryError(err error, lines []string, registry string) error {
 	text := strings.ToLower(strings.Join(lines, "\n") + "\n" + err.Error())
 	for _, s := range []string{"unauthorized", "incorrect username or password", "authentication required", "401", "no basic auth credentials"} {
 		if strings.Contains(text, s) {
-			return fmt.Errorf("registry %s: %w: %v", registry, ErrRegistryAuth, stripPrefix(err))
+			return fmt.Errorf("registry %s: %w: %v", registry, ErrRegistryAuth, describe(err))
 		}
 	}
 	return err

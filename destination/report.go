@@ -218,10 +218,13 @@ func describe(err error) string {
 		xe *executor.ExitError
 		te *executor.TransportError
 		le *LockedError
+		be *BuildError
 	)
 	switch {
 	case err == nil:
 		return "<nil>"
+	case errors.As(err, &be):
+		return be.describe()
 	case errors.As(err, &xe):
 		var b strings.Builder
 		switch {
