@@ -481,13 +481,13 @@ func proxyLabels(labels map[string]string, app *App, o *composeOptions) {
 		labels[pre+".rule"] = rule
 		labels[pre+".service"] = r
 		if d.TLS {
-			labels[pre+".entrypoints"] = "websecure"
+			labels[pre+".entrypoints"] = o.entrypoints[1]
 			labels[pre+".tls"] = "true"
 			if d.Issuer != "" {
 				labels[pre+".tls.certresolver"] = d.Issuer
 			}
 		} else {
-			labels[pre+".entrypoints"] = "web"
+			labels[pre+".entrypoints"] = o.entrypoints[0]
 		}
 		labels["traefik.http.services."+r+".loadbalancer.server.port"] = strconv.Itoa(d.port(app))
 	}

@@ -11,9 +11,10 @@ type ComposeOption func(*composeOptions)
 type KubernetesOption func(*kubeOptions)
 
 type composeOptions struct {
-	network string
-	project string
-	proxy   string
+	network     string
+	project     string
+	proxy       string
+	entrypoints [2]string
 }
 
 type kubeOptions struct {
@@ -23,7 +24,7 @@ type kubeOptions struct {
 }
 
 func newComposeOptions(opts []ComposeOption) *composeOptions {
-	o := &composeOptions{network: "ferry", proxy: "traefik"}
+	o := &composeOptions{network: "ferry", proxy: "traefik", entrypoints: [2]string{"http", "https"}}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(o)
@@ -58,6 +59,22 @@ func WithProject(name string) ComposeOption {
 // "traefik" (the default) or "caddy" (caddy-docker-proxy).
 func WithProxy(name string) ComposeOption {
 	return func(o *composeOptions) { o.proxy = name }
+}
+
+// WithEntrypoints sets the Traefik entrypoints of the app's routers:
+// httpName for domains without TLS, httpsName for domains with TLS.
+// The defaults are "http" and "https", as hosts set up by Coolify name
+// them; Traefik's own examples name them "web" and "websecure". An empty
+// name keeps its default.
+func WithEntrypoints(httpName, httpsName string) ComposeOption {
+	return func(o *composeOptions) {
+		if httpName != "" {
+			o.entrypoints[0] = httpName
+		}
+		if httpsName != "" {
+			o.entrypoints[1] = httpsName
+		}
+	}
 }
 
 // WithNamespace sets metadata.namespace on every namespaced object. The
