@@ -381,3 +381,42 @@ func moduleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+var proxyOnce struct {
+	sync.Once
+	ref string
+	err error
+}
+
+// ProxyImage returns the reference of the local reverse proxy image,
+// ferry-caddy:<version>, built FROM scratch by .ci/proxy-image around the
+// caddy binary that .ci/tools builds (laid out like the official caddy
+// image). It runs the script once per test binary. Without a Docker engine
+// the test is skipped (fails under FERRY_REQUIRE_DOCKER=1); without the
+// caddy binary it is skipped too, or fails under FERRY_REQUIRE_DOCKER=1.
+func ProxyImage(tb testing.TB) string {
+	tb.Helper()
+	Docker(tb)
+	proxyOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			proxyOnce.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, filepath.Join(root, ".ci", "proxy-image"))
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			proxyOnce.err = fmt.Errorf(".ci/proxy-image: %v: %s", err, lastLine(stderr.Bytes()))
+			return
+		}
+		proxyOnce.ref = strings.TrimSpace(string(out))
+	})
+	if proxyOnce.err != nil {
+		Require(tb, "FERRY_REQUIRE_DOCKER", "proxy image: "+proxyOnce.err.Error(), "run .ci/tools, then .ci/proxy-image")
+	}
+	return proxyOnce.ref
+}
