@@ -320,7 +320,10 @@ func Compose(tb testing.TB) string {
 // FROM scratch, one static HTTP server listening on $PORT (8080), "/"
 // answering $MESSAGE, "/healthz" answering 200 (500 when FAIL_HEALTH=1),
 // with a Docker HEALTHCHECK on /healthz. They differ only in the default
-// message, "hello" for v1 and "hello v2" for v2.
+// message, "hello" for v1 and "hello v2" for v2. "/call?url=URL" answers
+// URL's body (a service reaching another by name), "/file?path=PATH" a
+// file's content, and HEALTHY_AFTER=3s keeps /healthz at 503 for that
+// long after the start (see internal/testenv/webapp).
 const (
 	WebappV1 = "ferry-webapp:v1"
 	WebappV2 = "ferry-webapp:v2"

@@ -7,6 +7,13 @@
 //	PORT         port to listen on (default 8080)
 //	MESSAGE      body of "/" (default "hello", or the image's default)
 //	FAIL_HEALTH  "1" makes /healthz answer 500
+//	HEALTHY_AFTER  a duration ("3s"): /healthz answers 503 until it has
+//	             passed since the start, to make start order observable
+//
+// Besides "/" and "/healthz" it serves "/call?url=URL", which fetches URL
+// and answers its body (to reach another service by name), and
+// "/file?path=PATH", which answers the file's content (to read a mounted
+// secret). The images are for tests only.
 //
 // With -healthcheck URL it instead fetches URL once and exits 0 on a 2xx
 // answer, 1 otherwise: the image's Docker HEALTHCHECK. A URL that is only a
@@ -17,6 +24,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -40,6 +48,10 @@ func main() {
 	port := envOr("PORT", "8080")
 	message := envOr("MESSAGE", defaultMessage)
 	failHealth := os.Getenv("FAIL_HEALTH") == "1"
+	healthyAt := time.Now()
+	if d, err := time.ParseDuration(os.Getenv("HEALTHY_AFTER")); err == nil {
+		healthyAt = healthyAt.Add(d)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +59,30 @@ func main() {
 			http.Error(w, "unhealthy", http.StatusInternalServerError)
 			return
 		}
+		if time.Now().Before(healthyAt) {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/call", func(w http.ResponseWriter, r *http.Request) {
+		client := &http.Client{Timeout: 5 * time.Second}
+		resp, err := client.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, message)
