@@ -30,6 +30,10 @@ type Options struct {
 	// Keep is how many releases' files are kept on the host for
 	// [Rollback]. Zero means 10.
 	Keep int
+	// RemoveVolumes makes [Remove] delete the app's volumes (Docker,
+	// Swarm) or PersistentVolumeClaims (Kubernetes) too. False keeps
+	// them, and their data, for a later deploy.
+	RemoveVolumes bool
 	// NoRollback leaves a failed release in place instead of rolling
 	// back (to investigate it). The report's outcome is then
 	// [OutcomeUnknown].

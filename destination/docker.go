@@ -90,6 +90,8 @@ func (d Docker) plan(s *stackPlan) (*Plan, error) {
 		{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
 		{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: p.guard()},
 	}}
+	p.Diagnose = composeDiagnosis(c.dir, c.project)
+	p.Remove = composeRemove(c.dir, compose, c.project)
 	return p.withSecrets(s), nil
 }
 
@@ -206,7 +208,7 @@ func newComposePlan(s *stackPlan, baseDir, network, project, proxy string, timeo
 func networkStep(network string, createOpts ...string) executor.Step {
 	create := append(append([]string{"docker", "network", "create"}, createOpts...), network)
 	return executor.Step{Name: "network " + network, Script: fmt.Sprintf(
-		"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  %[3]s >/dev/null\n  echo \"created network %[2]s\"\nfi\n",
+		"if docker network inspect %[1]s >/dev/null 2>&1; then\n  echo \"network %[2]s exists\"\nelse\n  %[3]s >/dev/null\n  echo %[1]s >>.ferry/networks\n  echo \"created network %[2]s\"\nfi\n",
 		quoted(network), network, quoted(create...))}
 }
 

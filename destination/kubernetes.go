@@ -162,6 +162,8 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
 	}}
+	p.Diagnose = kubeDiagnosis(p.Dir, kp.kc, kp.ns, kp.selector(), kp.s.names())
+	p.Remove = kubeRemove(p.Dir, kp.kc, kp.ns, kp.selector(), kp.removable())
 	return p.withSecrets(s), nil
 }
 
@@ -305,6 +307,16 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 		script.WriteString(quoted(args...) + "\n")
 	}
 	return steps, script.String(), nil
+}
+
+// removable lists the resources Remove deletes: those of the prune
+// allowlist.
+func (kp *kubePlan) removable() []string {
+	allow := kp.k.PruneAllowlist
+	if allow == nil {
+		allow = defaultPruneAllowlist
+	}
+	return pruneResources(allow)
 }
 
 // check verifies kubectl, the kubeconfig and the right to update the

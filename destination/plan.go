@@ -84,6 +84,10 @@ type Plan struct {
 	// checks, task errors, Kubernetes events); its output goes to the
 	// [*Error], the [Report] and the event stream. Nil gathers nothing.
 	Diagnose *executor.Pipeline
+	// Remove takes the app down; see [Remove]. Its steps that delete
+	// volumes run only when FERRY_REMOVE_VOLUMES is set in their
+	// environment.
+	Remove *executor.Pipeline
 	// Timeout is the deadline for Verify (and for the verification in
 	// Rollback).
 	Timeout time.Duration
@@ -370,7 +374,7 @@ func (p *Plan) withSecrets(s *stackPlan) *Plan {
 	if len(values) == 0 {
 		return p
 	}
-	for _, pl := range p.pipelines() {
+	for _, pl := range append(p.pipelines(), p.Remove) {
 		if pl != nil {
 			pl.Secrets = append(pl.Secrets, values...)
 		}

@@ -83,6 +83,8 @@ echo "swarm manager"
 		{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
 		{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: p.guard()},
 	}}
+	p.Diagnose = stackDiagnosis(c.dir, c.project)
+	p.Remove = stackRemove(c.dir, c.project)
 	return p.withSecrets(sp), nil
 }
 
