@@ -342,6 +342,15 @@ func dependsOnNode(deps []Dependency) *yaml.Node {
 	return m.node()
 }
 
+func hasNamedVolume(app *App) bool {
+	for _, v := range app.Volumes {
+		if v.Name != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func composeDeploy(app *App) *yaml.Node {
 	deploy := newMap()
 	if app.Replicas > 1 {
@@ -352,6 +361,11 @@ func composeDeploy(app *App) *yaml.Node {
 	res.set("reservations", quantityNode(app.Resources.Requests, true))
 	if len(res.n.Content) > 0 {
 		deploy.set("resources", res.node())
+	}
+	if !hasNamedVolume(app) {
+		// Swarm starts the new task before it stops the old one (Compose
+		// ignores update_config); tasks sharing a named volume cannot.
+		deploy.set("update_config", newMap().str("order", "start-first").node())
 	}
 	if len(deploy.n.Content) == 0 {
 		return nil

@@ -49,6 +49,9 @@ func ExampleToCompose() {
 	//       - target: 80
 	//         published: 8080
 	//         protocol: tcp
+	//     deploy:
+	//       update_config:
+	//         order: start-first
 	//     restart: unless-stopped
 	//     labels:
 	//       app.kubernetes.io/instance: web
@@ -104,6 +107,10 @@ func ExampleToKubernetes() {
 	//     matchLabels:
 	//       app.kubernetes.io/instance: web
 	//       app.kubernetes.io/name: web
+	//   strategy:
+	//     type: RollingUpdate
+	//     rollingUpdate:
+	//       maxUnavailable: 0
 	//   template:
 	//     metadata:
 	//       labels:

@@ -338,6 +338,17 @@ func escapeK8s(ss []string) []string {
 	return out
 }
 
+// sharesNoVolume reports whether the app's pods can run twice: no named
+// volume is ReadWriteOnce.
+func (k *kube) sharesNoVolume() bool {
+	for _, v := range k.namedVolumes() {
+		if v.Access == "" || v.Access == "ReadWriteOnce" || v.Access == "ReadWriteOncePod" {
+			return false
+		}
+	}
+	return true
+}
+
 func (k *kube) workload() *yaml.Node {
 	app := k.app
 	kind := "Deployment"
@@ -351,11 +362,14 @@ func (k *kube) workload() *yaml.Node {
 	spec.int("replicas", app.replicas())
 	spec.set("selector", newMap().set("matchLabels", k.selector()).node())
 	if !k.statefulSet() {
-		for _, v := range k.namedVolumes() {
-			if v.Access == "" || v.Access == "ReadWriteOnce" || v.Access == "ReadWriteOncePod" {
-				spec.set("strategy", newMap().str("type", "Recreate").node())
-				break
-			}
+		// New pods start, and pass their readiness probe, before old ones
+		// stop; a ReadWriteOnce volume cannot be shared, so such a
+		// Deployment is recreated instead.
+		strategy := newMap().str("type", "RollingUpdate").set("rollingUpdate", newMap().int("maxUnavailable", 0).node())
+		if k.sharesNoVolume() {
+			spec.set("strategy", strategy.node())
+		} else {
+			spec.set("strategy", newMap().str("type", "Recreate").node())
 		}
 	}
 	spec.set("template", k.podTemplate())
