@@ -98,7 +98,7 @@ func planBuilds(s *stackPlan, plan func(*stackPlan) (*Plan, error)) (*Plan, erro
 		}
 	}
 	p, err := plan(&cp)
-	if err != nil || (len(builds) == 0 && len(auths) == 0) {
+	if err != nil {
 		return p, err
 	}
 	for _, b := range builds {
@@ -112,7 +112,9 @@ func planBuilds(s *stackPlan, plan func(*stackPlan) (*Plan, error)) (*Plan, erro
 	}
 	p.builds, p.auths = builds, auths
 	p.Image = cp.image()
-	useAppDockerConfig(p)
+	if p.Target != "kubernetes" {
+		useAppDockerConfig(p)
+	}
 	if p.Target == "docker" {
 		pullReusedTags(p, cp.order)
 	}

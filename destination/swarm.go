@@ -56,7 +56,7 @@ func (s Swarm) plan(sp *stackPlan) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	deploy := withoutName(c.files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "-c", ".stack.yaml", c.project) + "\n"
+	deploy := withoutName(c.files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "--with-registry-auth", "-c", ".stack.yaml", c.project) + "\n"
 	remove := quoted("docker", "stack", "rm", c.project) + "\necho \"no previous release: removed the stack\"\n"
 	wait := stackWaitScript(c.project, c.timeout)
 	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
