@@ -292,6 +292,9 @@ func (r *deployment) build(ctx context.Context) (string, error) {
 	if step, err := r.login(ctx, creds); err != nil {
 		return step, err
 	}
+	if step, err := r.pullSecret(ctx, creds); err != nil {
+		return step, err
+	}
 	images := map[string]string{}
 	for _, b := range r.plan.builds {
 		ref, step, err := r.buildImage(ctx, b)

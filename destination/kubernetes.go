@@ -164,6 +164,7 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	}}
 	p.Diagnose = kubeDiagnosis(p.Dir, kp.kc, kp.ns, kp.selector(), kp.s.names())
 	p.Remove = kubeRemove(p.Dir, kp.kc, kp.ns, kp.selector(), kp.removable())
+	p.kube = &kubeAccess{kubectl: kp.kc(), namespace: kp.ns} // for the image pull Secret (registry.go)
 	return p.withSecrets(s), nil
 }
 

@@ -94,6 +94,7 @@ type Plan struct {
 
 	builds []*imageBuild // images Deploy builds first (build.go)
 	auths  []authRef     // registry credentials by reference (registry.go)
+	kube   *kubeAccess   // kubectl and namespace, on Kubernetes (registry.go)
 }
 
 // stateDir is the app's state directory, relative to Dir.

@@ -1,11 +1,15 @@
 package destination
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,6 +89,67 @@ func (r *deployment) login(ctx context.Context, creds []Credentials) (string, er
 		if err != nil {
 			return step, &BuildError{Service: r.plan.App, Image: reg, Lines: lines, Err: registryError(err, lines, reg)}
 		}
+	}
+	return "", nil
+}
+
+// kubeAccess is how a Kubernetes plan reaches its cluster.
+type kubeAccess struct {
+	kubectl   []string // kubectl with the target's global flags
+	namespace string
+}
+
+// pullSecret stores the credentials in the namespace as the image pull
+// Secret ferry-registry-<app> (type kubernetes.io/dockerconfigjson, sent
+// on kubectl's standard input) and adds it to the imagePullSecrets of
+// the namespace's default ServiceAccount, so that the app's pods
+// reference it.
+func (r *deployment) pullSecret(ctx context.Context, creds []Credentials) (string, error) {
+	k := r.plan.kube
+	if k == nil || len(creds) == 0 {
+		return "", nil
+	}
+	auths := map[string]any{}
+	for _, c := range creds {
+		reg := c.Registry
+		if reg == "" {
+			reg = "https://index.docker.io/v1/"
+		}
+		auth := base64.StdEncoding.EncodeToString([]byte(c.User + ":" + c.Password))
+		r.secrets = append(r.secrets, auth, base64.StdEncoding.EncodeToString([]byte(c.Password)))
+		auths[reg] = map[string]string{"username": c.User, "password": c.Password, "auth": auth}
+	}
+	cfg, _ := json.Marshal(map[string]any{"auths": auths})
+	name := "ferry-registry-" + r.plan.App
+	if len(name) > 253 {
+		name = name[:253]
+	}
+	obj, _ := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+		"metadata": map[string]any{"name": name, "namespace": k.namespace, "labels": map[string]string{"app.kubernetes.io/managed-by": "ferry"}},
+		"data":     map[string]string{".dockerconfigjson": base64.StdEncoding.EncodeToString(cfg)},
+	})
+	r.secrets = append(r.secrets, base64.StdEncoding.EncodeToString(cfg))
+	apply := append(slices.Clone(k.kubectl), "apply", "--namespace", k.namespace, "-f", "-")
+	get := append(slices.Clone(k.kubectl), "get", "serviceaccount", "default", "--namespace", k.namespace, "-o", "jsonpath={.imagePullSecrets[*].name}")
+	patch := append(slices.Clone(k.kubectl), "patch", "serviceaccount", "default", "--namespace", k.namespace, "--type", "json", "-p")
+	script := fmt.Sprintf(`names=$(%s)
+case " $names " in *" %s "*) echo "service account default uses %s"; exit 0 ;; esac
+if [ -z "$names" ]; then
+  %s
+else
+  %s
+fi
+`, quoted(get...), name, name,
+		quoted(append(patch, `[{"op":"add","path":"/imagePullSecrets","value":[{"name":"`+name+`"}]}]`)...),
+		quoted(append(patch, `[{"op":"add","path":"/imagePullSecrets/-","value":{"name":"`+name+`"}}]`)...))
+	p := &executor.Pipeline{Name: "build", Dir: r.plan.Dir, Steps: []executor.Step{
+		{Name: "image pull secret " + name, Args: apply, Stdin: bytes.NewReader(obj)},
+		{Name: "pods use " + name, Script: script},
+	}}
+	_, step, lines, err := r.runBuildPipeline(ctx, p)
+	if err != nil {
+		return step, &BuildError{Service: r.plan.App, Image: name, Lines: lines, Err: err}
 	}
 	return "", nil
 }

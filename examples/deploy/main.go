@@ -6,7 +6,12 @@
 //
 //	deploy -to docker|swarm|kubernetes [flags] user@host FILE...
 //
-// deploys the spec in FILE. With one of these flags it does something
+// deploys the spec in FILE. Images the spec builds are built on the
+// host. For a private registry, -registry-user NAME with
+// -registry-password-stdin (the password on standard input, as `docker
+// login --password-stdin` takes it), or FERRY_REGISTRY_USER and
+// FERRY_REGISTRY_PASSWORD in the environment, log in to the registry
+// named in the image references. With one of these flags it does something
 // else with the same app:
 //
 //	-dry-run          print the plan; connect to nothing, change nothing
@@ -82,6 +87,10 @@ type config struct {
 	remove, removeVols  bool
 	user, host          string
 	files               []string
+	// registry credentials (registry.go)
+	registryUser          string
+	registryPasswordStdin bool
+	stack                 *translate.Stack
 }
 
 // usageError is bad input: exit code 3.
@@ -111,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.rollback, "rollback", "", "roll back to release `N`, or \"previous\"")
 	fs.BoolVar(&c.remove, "remove", false, "take the app down, keeping its volumes")
 	fs.BoolVar(&c.removeVols, "remove-volumes", false, "take the app down with its volumes")
+	registryFlags(fs, c)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: deploy -to docker|swarm|kubernetes [flags] user@host FILE...\n")
 		fs.PrintDefaults()
@@ -159,7 +169,9 @@ func (c *config) load() (*translate.Stack, error) {
 	if len(c.files) != 1 {
 		return nil, &usageError{fmt.Sprintf("%d spec files: want one", len(c.files))}
 	}
-	return translate.LoadStack(c.files[0])
+	s, err := translate.LoadStack(c.files[0])
+	c.stack = s
+	return s, err
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -193,6 +205,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return printHistory(ctx, ex, plan, stdout, out)
 	}
 	opts := &destination.Options{Observer: out, LockWait: c.lockWait, Keep: c.keep, RemoveVolumes: c.removeVols}
+	if opts.Registries, err = c.registries(); err != nil {
+		out.fail(fmt.Sprintf("deploy: %v", err))
+		return exitBadInput
+	}
 	var rep *destination.Report
 	switch {
 	case c.remove || c.removeVols:

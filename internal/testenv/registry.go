@@ -24,7 +24,7 @@ type RegistryPeer struct {
 }
 
 // Registry returns the test registry, from FERRY_REGISTRY,
-// FERRY_REGISTRY_USER and FERRY_REGISTRY_PASSWORD, after checking that it
+// FERRY_REGISTRY_TEST_USER and FERRY_REGISTRY_TEST_PASSWORD, after checking that it
 // answers and asks for credentials (401 on /v2/ without them, 200 with
 // them). Without it the test is skipped, or fails under
 // FERRY_REQUIRE_REGISTRY=1. Tests share the registry: push under a
@@ -32,9 +32,9 @@ type RegistryPeer struct {
 func Registry(tb testing.TB) RegistryPeer {
 	tb.Helper()
 	const how = "run .ci/run (or .ci/registry-up and export what it prints)"
-	r := RegistryPeer{Addr: os.Getenv("FERRY_REGISTRY"), User: os.Getenv("FERRY_REGISTRY_USER"), Password: os.Getenv("FERRY_REGISTRY_PASSWORD")}
+	r := RegistryPeer{Addr: os.Getenv("FERRY_REGISTRY"), User: os.Getenv("FERRY_REGISTRY_TEST_USER"), Password: os.Getenv("FERRY_REGISTRY_TEST_PASSWORD")}
 	if r.Addr == "" || r.User == "" || r.Password == "" {
-		Require(tb, "FERRY_REQUIRE_REGISTRY", "registry: FERRY_REGISTRY, FERRY_REGISTRY_USER or FERRY_REGISTRY_PASSWORD is not set", how)
+		Require(tb, "FERRY_REQUIRE_REGISTRY", "registry: FERRY_REGISTRY, FERRY_REGISTRY_TEST_USER or FERRY_REGISTRY_TEST_PASSWORD is not set", how)
 		return r
 	}
 	if err := r.check(); err != nil {

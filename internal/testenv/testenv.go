@@ -17,8 +17,8 @@
 //	FERRY_REQUIRE_COMPOSE    "1": fail without Docker Compose v2
 //	FERRY_REQUIRE_SSHD       "1": fail without OpenSSH's sshd (internal/sshdtest)
 //	FERRY_REGISTRY           host:port of the test registry (.ci/registry-up), with
-//	FERRY_REGISTRY_USER      its one user
-//	FERRY_REGISTRY_PASSWORD  and that user's password
+//	FERRY_REGISTRY_TEST_USER      its one user (not FERRY_REGISTRY_USER, which
+//	FERRY_REGISTRY_TEST_PASSWORD  examples/deploy reads) and that user's password
 //	FERRY_REQUIRE_REGISTRY   "1": fail without a reachable registry
 //	FERRY_REQUIRE_GIT        "1": fail without the git program
 //

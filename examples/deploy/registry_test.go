@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/testenv"
+)
+
+// TestDeployBuildWithRegistryLogin deploys a spec with a build section
+// through the command, logging in to the private test registry its
+// image names: a wrong password in FERRY_REGISTRY_PASSWORD is reported
+// as such (exit 2, nothing changed); the right one on standard input
+// with -registry-user and -registry-password-stdin deploys the built
+// image, and the password is not in the output.
+func TestDeployBuildWithRegistryLogin(t *testing.T) {
+	reg := testenv.Registry(t)
+	c := newCLI(t)
+	ctx := filepath.Join(t.TempDir(), "site")
+	for name, content := range map[string]string{
+		"Dockerfile": "FROM " + testenv.WebappV1 + "\nENV MESSAGE=\"built by the cli\"\n",
+		"README":     "context file",
+	} {
+		if err := os.MkdirAll(ctx, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ctx, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := reg.Addr + "/" + c.name + "/site"
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "image", "ls", "-q", repo).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"image", "rm", "-f"}, ids...)...).Run()
+		}
+	})
+	spec := c.spec(repo, "build:\n  context: "+ctx+"\n")
+
+	t.Setenv("FERRY_REGISTRY_USER", reg.User)
+	t.Setenv("FERRY_REGISTRY_PASSWORD", "not-"+reg.Password)
+	code, _, stderr := c.run(spec)
+	if code != exitNotRolled || !strings.Contains(stderr, "refused the credentials") {
+		t.Errorf("wrong password: exit %d, stderr lacks \"refused the credentials\":\n%s", code, stderr)
+	}
+
+	t.Setenv("FERRY_REGISTRY_USER", "")
+	t.Setenv("FERRY_REGISTRY_PASSWORD", "")
+	stdin = strings.NewReader(reg.Password + "\n")
+	defer func() { stdin = os.Stdin }()
+	code, stdout, stderr := c.run(spec, "-registry-user", reg.User, "-registry-password-stdin")
+	if code != exitOK {
+		t.Fatalf("deploy: exit %d", code)
+	}
+	if got := c.get(); got != "built by the cli" {
+		t.Errorf("GET / = %q", got)
+	}
+	if strings.Contains(stdout+stderr, reg.Password) {
+		t.Errorf("the output shows the password")
+	}
+	if !strings.Contains(stdout+stderr, "docker login "+reg.Addr) {
+		t.Errorf("the output does not show the login step")
+	}
+}
