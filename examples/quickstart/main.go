@@ -5,10 +5,12 @@
 // It starts an SSH server inside this process as the "remote host" (it
 // runs commands on this machine), translates a sample app, plans its
 // deploy, uploads the files over SSH and runs the pipelines. Where this
-// machine has Docker with Compose and the sample image, or kubectl and a
-// reachable cluster, the app is deployed for real, checked, and removed
-// again (-keep leaves it running); otherwise the plan is shown and the
-// steps that need those tools are marked skipped, saying why.
+// machine has Docker with Compose, or kubectl and a reachable cluster,
+// the app is deployed for real, checked, and removed again (-keep leaves
+// it running); the sample's image is built here when missing (a static
+// Go binary in a FROM-scratch image: nothing is pulled). Otherwise the
+// plan is shown and the steps that need those tools are marked skipped,
+// saying why.
 //
 // Flags: -v prints the full dry run; -keep leaves the app running;
 // -to docker|kubernetes picks the target instead of the first found.
@@ -150,7 +152,7 @@ func run(args []string, out io.Writer) int {
 				fmt.Fprintf(out, "  - %-8s %-32s skipped: %s\n", p.Name, s.Name, why)
 			}
 		}
-		fmt.Fprintf(out, "\nThe files were uploaded over SSH; install Docker with Compose (and build the\nimage %s) or point KUBECONFIG at a cluster to deploy for real.\n", app.Image)
+		fmt.Fprintf(out, "\nThe files were uploaded over SSH; install Docker with Compose, or point\nKUBECONFIG at a cluster, to deploy for real.\n")
 		return 0
 	}
 	rep, err := destination.Deploy(ctx, ex, plan, &destination.Options{Observer: &progress{out: out}})
@@ -168,7 +170,7 @@ func run(args []string, out io.Writer) int {
 		fmt.Fprintf(out, "  left running; its files are in %s\n", plan.Dir)
 		return 0
 	}
-	if err := remove(ctx, ex, found); err != nil {
+	if err := remove(ctx, ex, plan, found); err != nil {
 		fmt.Fprintf(out, "  cleanup: %v\n", err)
 		return 1
 	}
@@ -181,7 +183,7 @@ func probe(ctx context.Context, ex executor.Executor, image, only string) (strin
 	res, _ := ex.Run(ctx, &executor.Pipeline{Name: "probe", Steps: []executor.Step{
 		{Name: "docker", Script: `docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 || { echo "no Docker engine"; exit 0; }
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || { echo "no Docker Compose"; exit 0; }
-docker image inspect "$IMAGE" >/dev/null 2>&1 || { echo "no image $IMAGE (no registry is used; see .ci/webapp-image)"; exit 0; }
+docker image inspect "$IMAGE" >/dev/null 2>&1 || { echo "no image"; exit 0; }
 echo ok
 `, Env: []string{"IMAGE=" + image}, Save: "docker", Hidden: true},
 		{Name: "kubernetes", Script: `command -v kubectl >/dev/null 2>&1 || { echo "no kubectl"; exit 0; }
@@ -194,6 +196,15 @@ echo ok
 	}
 
 	d, k := res.Saved["docker"], res.Saved["kubernetes"]
+	if d == "no image" && only != "kubernetes" {
+		// The engine and Compose are there: build the demo image, as
+		// nothing is pulled.
+		if err := buildDemoImage(ctx, image); err != nil {
+			d = fmt.Sprintf("no image %s, and building it failed: %v", image, err)
+		} else {
+			d = "ok"
+		}
+	}
 	switch {
 	case only == "docker":
 		if d == "ok" {
@@ -217,17 +228,18 @@ echo ok
 // default.
 func kubeconfig() string { return os.Getenv("FERRY_KUBECONFIG") }
 
-// remove takes the quickstart app down.
-func remove(ctx context.Context, ex executor.Executor, found string) error {
-	script := `ids=$(docker ps -aq --filter label=com.docker.compose.project=ferry-quickstart)
-[ -z "$ids" ] || docker rm -f $ids >/dev/null
-docker network rm ferry-quickstart >/dev/null 2>&1 || true
-`
-	if found == "kubernetes" {
-		script = `kubectl ${KC:+--kubeconfig "$KC"} delete namespace ferry-quickstart --wait --timeout=90s >/dev/null` + "\n"
+// remove takes the quickstart app down: destination.Remove, and on
+// Kubernetes the namespace the quickstart created.
+func remove(ctx context.Context, ex executor.Executor, plan *destination.Plan, found string) error {
+	if _, err := destination.Remove(ctx, ex, plan, &destination.Options{RemoveVolumes: true}); err != nil {
+		return err
+	}
+	if found != "kubernetes" {
+		return nil
 	}
 	_, err := ex.Run(ctx, &executor.Pipeline{Name: "cleanup", Steps: []executor.Step{
-		{Name: "remove", Script: script, Env: []string{"KC=" + kubeconfig()}},
+		{Name: "remove namespace", Script: `kubectl ${KC:+--kubeconfig "$KC"} delete namespace ferry-quickstart --wait --timeout=90s >/dev/null` + "\n",
+			Env: []string{"KC=" + kubeconfig()}},
 	}})
 	return err
 }

@@ -35,6 +35,36 @@ func TestQuickstart(t *testing.T) {
 	}
 }
 
+// TestQuickstartBuildsImage: on a machine with Docker but without the
+// sample's image, the quickstart builds it (nothing is pulled), deploys,
+// serves and removes the app.
+func TestQuickstartBuildsImage(t *testing.T) {
+	testenv.Docker(t)
+	testenv.Compose(t)
+	const image = "ferry-quickstart-demo:v1"
+	exec.Command("docker", "rmi", "-f", image).Run()
+	if exec.Command("docker", "image", "inspect", image).Run() == nil {
+		t.Fatalf("could not remove %s before the test", image)
+	}
+	var out bytes.Buffer
+	code := run([]string{"-to", "docker"}, &out)
+	t.Logf("output:\n%s", out.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"target  docker", "result: succeeded", `says "hello from ferry"`, "removed again"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
+		t.Errorf("image %s not built: %v", image, err)
+	}
+	if ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=ferry-quickstart").Output(); len(bytes.TrimSpace(ids)) > 0 {
+		t.Errorf("containers left: %s", ids)
+	}
+}
+
 // TestQuickstartNothingInstalled: with neither Docker nor kubectl on the
 // host, the plan is shown, the files uploaded, and the other steps
 // marked skipped with the reason.
