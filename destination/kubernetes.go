@@ -1,14 +1,11 @@
 package destination
 
 import (
-	"bytes"
 	"fmt"
-	"io"
+	"path"
 	"slices"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/translate"
@@ -99,8 +96,8 @@ type kubePlan struct {
 	k         Kubernetes
 	s         *stackPlan
 	ns        string
-	objects   []object
-	workloads []object
+	objects   []translate.Object
+	workloads []translate.Object
 	timeout   time.Duration
 }
 
@@ -127,15 +124,10 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	if kp.timeout <= 0 {
 		kp.timeout = defaultKubernetesTimeout
 	}
-	manifest, err := kp.translate()
+	files, err := kp.translate()
 	if err != nil {
 		return nil, err
 	}
-	secret := false
-	for _, o := range kp.objects {
-		secret = secret || (o.group() == "" && o.Kind == "Secret")
-	}
-	files := []translate.File{{Path: ManifestFile, Data: manifest, Mode: 0o600, Secret: secret}}
 	p, err := newPlan("kubernetes", s, appDir(k.Dir, DefaultDir, s.Name), files, kp.timeout, kp.warnings())
 	if err != nil {
 		return nil, err
@@ -150,15 +142,21 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	var undo, wait strings.Builder
 	for _, w := range kp.workloads {
 		status := kp.status(w)
-		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + w.ref(), Args: status, Timeout: p.guard()})
-		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kp.kc("rollout", "undo", w.ref(), "--namespace", kp.ns)...), w.ref())
+		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + ref(w), Args: status, Timeout: p.guard()})
+		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kp.kc("rollout", "undo", ref(w), "--namespace", kp.ns)...), ref(w))
 		wait.WriteString(quoted(status...) + "\n")
 	}
-	del := kp.kc("delete", "--namespace", kp.ns, "-f", ManifestFile, "--ignore-not-found", "--wait=false")
+	del := kp.kc("delete", "--namespace", kp.ns, "-f", kp.manifest(), "--ignore-not-found", "--wait=false")
+	restore := restoreScript
+	if len(kp.s.order) > 1 {
+		// The previous release's files, and no file of a service it did
+		// not have: apply -f of the directory must not bring that back.
+		restore = "if [ -d .ferry/current ]; then rm -rf " + ManifestDir + "; fi\n" + restore
+	}
 	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: p.Dir, Steps: []executor.Step{
-		{Name: "restore previous files", Script: restoreScript},
+		{Name: "restore previous files", Script: restore},
 		{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
-		{Name: "apply previous release", Script: ifPrevious(quoted(kp.apply()...)+"\n"+pruneScript,
+		{Name: "apply previous release", Script: ifPrevious(quoted(kp.apply(kp.manifest())...)+"\n"+pruneScript,
 			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
 	}}
@@ -168,47 +166,77 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	return p.withSecrets(s), nil
 }
 
-// translate translates the services in dependency order into one
-// manifest and lists its objects and workloads.
-func (kp *kubePlan) translate() ([]byte, error) {
-	var manifest []byte
-	for i, a := range kp.s.order {
-		opts := []translate.KubernetesOption{translate.WithNamespace(kp.ns)}
-		if kp.k.CreateNamespace && i == 0 {
-			opts = append(opts, translate.WithCreateNamespace(true))
-		}
-		if kp.k.IngressClass != "" {
-			opts = append(opts, translate.WithIngressClass(kp.k.IngressClass))
-		}
-		out, err := translate.ToKubernetes(a, opts...)
-		if err != nil {
-			if len(kp.s.order) > 1 {
-				return nil, fmt.Errorf("destination: service %s: %w", a.Name, err)
-			}
-			return nil, err
-		}
-		objects, err := objectsOf(out)
-		if err != nil {
-			return nil, err
-		}
-		found := false
-		for _, o := range objects {
-			o.service = a.Name
-			kp.objects = append(kp.objects, o)
-			if o.group() == "apps" && (o.Kind == "Deployment" || o.Kind == "StatefulSet") {
-				kp.workloads = append(kp.workloads, o)
-				found = true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("destination: service %s: its manifests hold no Deployment or StatefulSet", a.Name)
-		}
-		if i > 0 {
-			manifest = append(manifest, "---\n"...)
-		}
-		manifest = append(manifest, out...)
+// ManifestDir is the directory, in a stack's directory, of the
+// manifests of a stack of several services: one file per service,
+// numbered in dependency order, after one file of the objects of the
+// whole stack (the Namespace), if any.
+const ManifestDir = "manifests"
+
+// translate translates the stack into its objects and the files that
+// hold them: [ManifestFile] for a single service; for several, one
+// file per service under [ManifestDir], so that each can be applied in
+// turn.
+func (kp *kubePlan) translate() ([]translate.File, error) {
+	opts := []translate.KubernetesOption{translate.WithNamespace(kp.ns), translate.WithCreateNamespace(kp.k.CreateNamespace)}
+	if kp.k.IngressClass != "" {
+		opts = append(opts, translate.WithIngressClass(kp.k.IngressClass))
 	}
-	return manifest, nil
+	var err error
+	if kp.objects, err = translate.StackObjects(kp.s.Stack, opts...); err != nil {
+		return nil, err
+	}
+	for _, o := range kp.objects {
+		if o.Workload() {
+			kp.workloads = append(kp.workloads, o)
+		}
+	}
+	for _, a := range kp.s.order {
+		if !slices.ContainsFunc(kp.workloads, func(o translate.Object) bool { return o.Service == a.Name }) {
+			return nil, fmt.Errorf("destination: service %s has no Deployment or StatefulSet", a.Name)
+		}
+	}
+	if len(kp.s.order) == 1 {
+		return []translate.File{manifestFile(ManifestFile, kp.objects)}, nil
+	}
+	var files []translate.File
+	if whole := kp.serviceObjects(""); len(whole) > 0 {
+		files = append(files, manifestFile(path.Join(ManifestDir, "00-"+kp.s.Name+".yaml"), whole))
+	}
+	for i, a := range kp.s.order {
+		files = append(files, manifestFile(kp.serviceFile(i, a.Name), kp.serviceObjects(a.Name)))
+	}
+	return files, nil
+}
+
+// serviceObjects returns the objects of one service ("": of the whole
+// stack), in order.
+func (kp *kubePlan) serviceObjects(service string) []translate.Object {
+	var out []translate.Object
+	for _, o := range kp.objects {
+		if o.Service == service {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// serviceFile is the manifest file of the i-th service in dependency
+// order.
+func (kp *kubePlan) serviceFile(i int, service string) string {
+	return path.Join(ManifestDir, fmt.Sprintf("%02d-%s.yaml", i+1, service))
+}
+
+// manifest is what kubectl -f takes to act on every object: the
+// manifest file, or the directory of the files.
+func (kp *kubePlan) manifest() string {
+	if len(kp.s.order) == 1 {
+		return ManifestFile
+	}
+	return ManifestDir
+}
+
+func manifestFile(name string, objs []translate.Object) translate.File {
+	return translate.File{Path: name, Data: translate.Manifest(objs), Mode: 0o600, Secret: translate.HasSecret(objs)}
 }
 
 // warnings says what Kubernetes does differently from Compose with the
@@ -226,53 +254,47 @@ func (kp *kubePlan) warnings() []translate.Warning {
 	return out
 }
 
-// apply is the server-side apply of the manifest, or with selectors, of
-// its objects that match them.
-func (kp *kubePlan) apply(selector ...string) []string {
+// apply is the server-side apply of file (a file or directory).
+func (kp *kubePlan) apply(file string) []string {
 	manager := kp.k.FieldManager
 	if manager == "" {
 		manager = "ferry"
 	}
-	args := kp.kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts", "--namespace", kp.ns, "-f", ManifestFile)
-	if len(selector) > 0 {
-		args = append(args, "-l", strings.Join(selector, ","))
-	}
-	return args
+	return kp.kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts", "--namespace", kp.ns, "-f", file)
 }
 
-func (kp *kubePlan) status(w object) []string {
-	return kp.kc("rollout", "status", w.ref(), "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
+func (kp *kubePlan) status(w translate.Object) []string {
+	return kp.kc("rollout", "status", ref(w), "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
 }
 
-// applySteps applies a single app at once, and the services of a stack
+// applySteps applies a single app at once, and the files of a stack
 // one by one in dependency order, waiting for the rollout of each
-// service another one waits for.
+// service another one waits for to be healthy.
 func (kp *kubePlan) applySteps(guard time.Duration) []executor.Step {
 	if len(kp.s.order) == 1 {
-		return []executor.Step{{Name: "apply", Args: kp.apply()}}
+		return []executor.Step{{Name: "apply", Args: kp.apply(ManifestFile)}}
 	}
 	var steps []executor.Step
-	for _, a := range kp.s.order {
-		steps = append(steps, executor.Step{Name: "apply " + a.Name, Args: kp.apply(translate.LabelName + "=" + a.Name)})
+	if len(kp.serviceObjects("")) > 0 {
+		steps = append(steps, executor.Step{Name: "apply " + kp.s.Name, Args: kp.apply(path.Join(ManifestDir, "00-"+kp.s.Name+".yaml"))})
+	}
+	for i, a := range kp.s.order {
+		steps = append(steps, executor.Step{Name: "apply " + a.Name, Args: kp.apply(kp.serviceFile(i, a.Name))})
 		if !kp.s.waitedOn(a.Name) {
 			continue
 		}
 		for _, w := range kp.workloads {
-			if w.service == a.Name {
-				steps = append(steps, executor.Step{Name: "rollout status " + w.ref(), Args: kp.status(w), Timeout: guard})
+			if w.Service == a.Name {
+				steps = append(steps, executor.Step{Name: "rollout status " + ref(w), Args: kp.status(w), Timeout: guard})
 			}
 		}
 	}
 	return steps
 }
 
-// selector selects the objects of the stack's services.
+// selector selects the stack's objects.
 func (kp *kubePlan) selector() string {
-	sel := translate.LabelManagedBy + "=ferry," + translate.LabelInstance
-	if len(kp.s.order) == 1 {
-		return translate.LabelInstance + "=" + kp.s.order[0].Name + "," + translate.LabelManagedBy + "=ferry"
-	}
-	return sel + " in (" + strings.Join(kp.s.names(), ",") + ")"
+	return translate.LabelInstance + "=" + kp.s.Name + "," + translate.LabelManagedBy + "=ferry"
 }
 
 // prune returns the steps that delete, for each kind of the allowlist,
@@ -296,8 +318,8 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 		}
 		var keep []string
 		for _, o := range kp.objects {
-			if o.Kind == parts[2] && o.group() == strings.TrimPrefix(parts[0], "core") {
-				keep = append(keep, "metadata.name!="+o.Metadata.Name)
+			if o.Kind == parts[2] && o.Group() == strings.TrimPrefix(parts[0], "core") {
+				keep = append(keep, "metadata.name!="+o.Name)
 			}
 		}
 		args := kp.kc("delete", resource, "--namespace", kp.ns, "-l", kp.selector(), "--ignore-not-found", "--wait=false")
@@ -335,49 +357,14 @@ func (kp *kubePlan) check(dir string) *executor.Pipeline {
 	check.Steps = append(check.Steps, executor.Step{
 		Name: "access to namespace " + ns,
 		Script: fmt.Sprintf("if ! out=$(%s 2>&1); then\n  echo \"cannot update %s in namespace %s: ${out:-no}\" >&2\n  exit 1\nfi\necho \"may update %s in namespace %s\"\n",
-			quoted(kp.kc("auth", "can-i", "patch", w.resource(), "--namespace", ns)...), w.resource(), ns, w.resource(), ns),
+			quoted(kp.kc("auth", "can-i", "patch", resource(w), "--namespace", ns)...), resource(w), ns, resource(w), ns),
 	})
 	return check
 }
 
-// object is an object found in the manifests.
-type object struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	// service is the stack's service whose translation holds the object.
-	service string
-}
+// ref is how kubectl names the object: "deployment/web".
+func ref(o translate.Object) string { return strings.ToLower(o.Kind) + "/" + o.Name }
 
-// group is the object's API group, "" for the core group.
-func (o object) group() string {
-	if g, _, ok := strings.Cut(o.APIVersion, "/"); ok {
-		return g
-	}
-	return ""
-}
-
-func (o object) ref() string { return strings.ToLower(o.Kind) + "/" + o.Metadata.Name }
-
-func (o object) resource() string { return strings.ToLower(o.Kind) + "s." + o.group() }
-
-// objectsOf lists the objects in a YAML stream.
-func objectsOf(manifest []byte) ([]object, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(manifest))
-	var out []object
-	for {
-		var o object
-		err := dec.Decode(&o)
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("destination: reading the manifests: %v", err)
-		}
-		if o.Kind != "" {
-			out = append(out, o)
-		}
-	}
-}
+// resource is the object's resource for kubectl auth can-i:
+// "deployments.apps".
+func resource(o translate.Object) string { return strings.ToLower(o.Kind) + "s." + o.Group() }

@@ -89,7 +89,8 @@ echo "swarm manager"
 }
 
 // stackWaitScript waits until every service of stack runs all its
-// replicas ("2/2").
+// replicas ("2/2"), no update is in progress, and the stack's containers
+// on this node have passed their health checks.
 func stackWaitScript(stack string, timeout time.Duration) string {
 	return fmt.Sprintf(`stack=%s
 deadline=$(( $(date +%%s) + %s ))
@@ -104,6 +105,11 @@ while :; do
     exit 1
   fi
   waiting="$waiting$(echo "$updates" | awk '$2 == "updating" { printf " %%s:updating", $1 }')"
+  # Swarm counts a task whose health check has not passed yet as
+  # running: wait until the stack's containers on this node are healthy
+  # (an unhealthy one is replaced by Swarm, or the deadline passes).
+  waiting="$waiting$(docker ps --filter "label=com.docker.stack.namespace=$stack" --format '{{.Label "com.docker.swarm.service.name"}} {{.Status}}' |
+    awk '/\(health: starting\)/ { printf " %%s:starting", $1 } /\(unhealthy\)/ { printf " %%s:unhealthy", $1 }')"
   if [ -z "$waiting" ]; then
     echo "all services of $stack run their replicas"
     exit 0
