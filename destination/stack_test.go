@@ -221,6 +221,7 @@ func TestDockerStack(t *testing.T) {
 	}
 	if got := call(base, "http://api:8080/"); got != "api" {
 		t.Errorf("after the rollback api says %q, want \"api\"", got)
+		t.Logf("containers: %s", dockerOut("ps", "-a", "--filter", "label=com.docker.compose.project="+name, "--format", "{{.Names}} {{.Status}} {{.Networks}}"))
 	}
 	plan, err := target.PlanStack(testStack(name, port, ""))
 	if err != nil {
@@ -301,8 +302,12 @@ func TestSwarmStack(t *testing.T) {
 		t.Errorf("a no-op redeploy updated services: %s -> %s", before, after)
 	}
 
+	// api fails its health check within Swarm's update monitor window
+	// (5s), so the update itself fails. (Later failures are seen only
+	// while verify still polls: see the Swarm target's doc.)
 	bad := testStack(name, 0, " v2")
 	bad.Service("api").Env["FAIL_HEALTH"] = "1"
+	bad.Service("api").Health.StartPeriod = 0
 	target.Timeout = 20 * time.Second
 	rep, err := deployStack(t, ex, target, bad)
 	if rep.Outcome != destination.OutcomeRolledBack {

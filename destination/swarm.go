@@ -13,7 +13,10 @@ import (
 //
 // Its plan checks that the host is a Swarm manager, creates an attachable
 // overlay network when missing, deploys the stack and waits until every
-// service runs all its replicas. Rollback restores the previous release's
+// service runs all its replicas, no update is in progress or has failed,
+// and the stack's containers on the manager have passed their health
+// checks. A task that turns unhealthy after Swarm's update monitor
+// window (5s by default) and after that wait is not seen. Rollback restores the previous release's
 // files and deploys them again; the first release is removed instead.
 type Swarm struct {
 	// Dir is the directory holding the stacks on the host; each stack
