@@ -548,3 +548,29 @@ const gitCheckoutScript = `src="$PWD/.ferry/build/$FERRY_SERVICE/src"
 git -C "$src" checkout --quiet --force --detach "$FERRY_COMMIT"
 git -C "$src" clean --quiet -ffdx
 `
+
+// writeBuilds prints the plan's image builds for the dry run.
+func writeBuilds(b *strings.Builder, builds []*imageBuild) {
+	if len(builds) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "build (before anything live changes):\n")
+	for _, ib := range builds {
+		src := "context " + ib.spec.Context + " (uploaded, .dockerignore honoured), tagged ctx-<content hash>"
+		if ib.spec.Git != "" {
+			ref := ib.spec.Ref
+			if ref == "" {
+				ref = "HEAD"
+			}
+			src = "git " + ib.spec.Git + " " + ref + " (fetched by the host), tagged git-<commit>"
+		}
+		fmt.Fprintf(b, "  %s: %s:<tag> from %s; dockerfile %s\n", ib.service, ib.repo, src, ib.dockerfile())
+		if ib.push {
+			how := "by tag"
+			if ib.digest {
+				how = "by digest"
+			}
+			fmt.Fprintf(b, "    pushed, then deployed %s; in the files until then: %s\n", how, ib.placeholder)
+		}
+	}
+}

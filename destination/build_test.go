@@ -1,6 +1,7 @@
 package destination_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -179,4 +180,24 @@ func startGitSSHD(t *testing.T) *sshdtest.Server {
 	t.Helper()
 	testenv.Git(t)
 	return sshdtest.Start(t, sshdtest.Options{})
+}
+
+// TestBuildNoEngine checks that a host without a reachable Docker engine
+// (here: DOCKER_HOST pointing nowhere) fails the build phase at once with
+// an error that says so, before anything changes.
+func TestBuildNoEngine(t *testing.T) {
+	testenv.Docker(t)
+	ex := withEnv{Executor: dialSSHD(t), env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\n"})
+	plan, err := destination.Kubernetes{Dir: t.TempDir()}.Plan(&translate.App{Name: "web", Image: "127.0.0.1:1/web", Build: &translate.Build{Context: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.Check = nil // no cluster needed: the build phase comes first
+	rep, err := destination.Deploy(context.Background(), ex, plan, nil)
+	var de *destination.Error
+	if !errors.As(err, &de) || de.Phase != "build" || !strings.Contains(err.Error(), "no reachable Docker engine") {
+		t.Fatalf("err = %v, want a build-phase error saying there is no Docker engine\n%s", err, rep)
+	}
 }

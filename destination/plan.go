@@ -135,6 +135,7 @@ func (p *Plan) String() string {
 		}
 		fmt.Fprintf(&b, "  %s %s%s\n", f.Mode.Perm(), f.Path, mark)
 	}
+	writeBuilds(&b, p.builds)
 	for _, pl := range p.pipelines() {
 		writePipeline(&b, pl)
 	}
