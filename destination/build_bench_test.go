@@ -180,4 +180,3 @@ func BenchmarkBuildContext1GiB(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak.Load())/(1<<20), "heap-peak-MiB")
 }
-
