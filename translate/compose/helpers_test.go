@@ -1,0 +1,5 @@
+package compose_test
+
+import "errors"
+
+func errorsAsImpl(err error, target any) bool { return errors.As(err, target) }
