@@ -43,7 +43,7 @@ func TestKubernetesObjects(t *testing.T) {
 		`v1 Service apps/catalog service=shop secret=false workload=false group=""`,
 		`v1 Service apps/store service=shop secret=false workload=false group=""`,
 		`v1 Service apps/shop-published service=shop secret=false workload=false group=""`,
-				`networking.k8s.io/v1 Ingress apps/shop service=shop secret=false workload=false group="networking.k8s.io"`,
+		`networking.k8s.io/v1 Ingress apps/shop service=shop secret=false workload=false group="networking.k8s.io"`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("objects:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -111,3 +111,64 @@ replicas: -1 is negative
 		}
 	})
 }
+
+// TestComposeInput: compose files in, merged in order; warnings on
+// stderr; -strict; Compose's own errors with the line; ferry's stacks.
+func TestComposeInput(t *testing.T) {
+	bin := buildTranslate(t)
+	corpus := filepath.Join("..", "..", "translate", "compose", "testdata", "corpus")
+	t.Run("merged files", func(t *testing.T) {
+		out, errOut, code := runBin(t, bin, "-to", "kubernetes", "-namespace", "prod",
+			filepath.Join(corpus, "multifile", "base.yaml"), filepath.Join(corpus, "multifile", "prod.yaml"))
+		if code != 0 || errOut != "" {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		for _, want := range []string{"kind: Deployment\nmetadata:\n  name: web\n  namespace: prod", "replicas: 3", "MODE: production", "name: db-dbdata"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("normalized compose", func(t *testing.T) {
+		out, _, code := runBin(t, bin, "-to", "compose", filepath.Join(corpus, "webapp", "compose.yaml"))
+		if code != 0 || !strings.HasPrefix(out, "name: webapp\nservices:\n") || !strings.Contains(out, "condition: service_healthy") {
+			t.Errorf("exit %d, stdout:\n%s", code, out)
+		}
+	})
+	traefik := filepath.Join(corpus, "traefik", "compose.yaml")
+	t.Run("warnings", func(t *testing.T) {
+		out, errOut, code := runBin(t, bin, "-to", "kubernetes", traefik)
+		want := "warning: " + traefik + ":24: service app: labels.traefik.http.middlewares.gzip.compress: Traefik setting not translated to the Ingress\n"
+		if code != 0 || !strings.Contains(errOut, want) || !strings.Contains(out, "kind: Ingress") {
+			t.Errorf("exit %d, stderr:\n%s\nwant a line %q", code, errOut, want)
+		}
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, errOut, code := runBin(t, bin, "-to", "kubernetes", "-strict", traefik)
+		if code != 1 || out != "" || !strings.Contains(errOut, "strict mode: 6 warning(s)") {
+			t.Errorf("exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+		}
+		_, _, code = runBin(t, bin, "-to", "kubernetes", "-strict", filepath.Join(corpus, "minimal", "compose.yaml"))
+		if code != 0 {
+			t.Errorf("-strict without warnings: exit %d", code)
+		}
+	})
+	t.Run("invalid compose", func(t *testing.T) {
+		bad := filepath.Join(corpus, "invalid", "compose.yaml")
+		out, errOut, code := runBin(t, bin, "-to", "kubernetes", bad)
+		if code != 1 || out != "" || !strings.Contains(errOut, bad+":5: ") || !strings.Contains(errOut, "'prots' not allowed") {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+	t.Run("ferry stack", func(t *testing.T) {
+		stack := filepath.Join("..", "..", "translate", "testdata", "blog.stack.yaml")
+		out, errOut, code := runBin(t, bin, "-to", "kubernetes", stack)
+		if code != 0 || errOut != "" || !strings.Contains(out, "kind: StatefulSet\nmetadata:\n  name: db") || !strings.Contains(out, "name: redis") {
+			t.Errorf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+		}
+		out, _, code = runBin(t, bin, "-to", "compose", stack)
+		if code != 0 || !strings.Contains(out, "\n  cache:\n") || !strings.Contains(out, "\n  web:\n") {
+			t.Errorf("exit %d, stdout:\n%s", code, out)
+		}
+	})
+}

@@ -263,3 +263,86 @@ func encodeYAML(n *yaml.Node) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// composeOnlyKeys are top-level and service keys that ferry's own spec
+// does not have.
+var composeOnlyKeys = map[string]bool{
+	"include": true, "networks": true, "volumes": true, "secrets": true, "configs": true,
+	"version": true, "models": true,
+}
+
+var composeServiceKeys = map[string]bool{
+	"environment": true, "healthcheck": true, "deploy": true, "build": true, "expose": true,
+	"networks": true, "container_name": true, "env_file": true, "entrypoint": true,
+	"extends": true, "profiles": true, "configs": true, "tmpfs": true, "links": true,
+	"logging": true, "network_mode": true, "stop_signal": true, "ulimits": true,
+}
+
+// IsComposeFile reports whether data looks like a compose file rather
+// than ferry's own spec (see [translate.ParseStack]): a YAML mapping
+// with top-level services whose form or keys are Compose's, or with a
+// top-level key ferry's spec does not have (include, networks, volumes,
+// secrets, configs, x-...), or without a top-level name. A ferry app has
+// no services key; a ferry stack has a name and lists its services with
+// ferry's keys. Programs that accept
+// either use it to choose the loader.
+func IsComposeFile(data []byte) bool {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	root := doc.Content[0]
+	if keyLine(root, "services") == 0 && keyLine(root, "include") == 0 {
+		return false // a ferry app (whose volumes and secrets are its own)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i].Value
+		if composeOnlyKeys[k] || strings.HasPrefix(k, "x-") {
+			return true
+		}
+	}
+	if get(root, "name") == nil {
+		return true // ferry's stacks are named; Compose projects need not be
+	}
+	svcs := get(root, "services")
+	if svcs == nil || svcs.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 1; i < len(svcs.Content); i += 2 {
+		svc := deref(svcs.Content[i])
+		if svc == nil || svc.Kind != yaml.MappingNode {
+			return true // "web:" with nothing, or an anchor Compose resolves
+		}
+		for j := 0; j+1 < len(svc.Content); j += 2 {
+			k := svc.Content[j].Value
+			if composeServiceKeys[k] || k == "<<" || strings.HasPrefix(k, "x-") {
+				return true
+			}
+		}
+		if composeForm(get(svc, "ports")) || composeForm(get(svc, "depends_on")) || composeForm(get(svc, "volumes")) {
+			return true
+		}
+		if cmd := get(svc, "command"); cmd != nil && cmd.Kind == yaml.ScalarNode {
+			return true
+		}
+	}
+	return false
+}
+
+// composeForm reports whether a list holds plain strings or numbers, or
+// is a mapping, which ferry's spec never writes for ports, depends_on and
+// volumes.
+func composeForm(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.MappingNode {
+		return true
+	}
+	for _, c := range n.Content {
+		if deref(c) != nil && deref(c).Kind == yaml.ScalarNode {
+			return true
+		}
+	}
+	return false
+}
