@@ -25,8 +25,9 @@ import (
 // app.kubernetes.io/instance and managed-by=ferry whose names are not in
 // the manifests. (kubectl's own --prune does not work with server-side
 // apply, and its applysets are still alpha.) Rollback runs
-// `kubectl rollout undo`, then applies the previous release's manifests
-// again; the first release of an app is deleted instead.
+// `kubectl rollout undo` (for a single service), then applies the
+// previous release's manifests again; the first release of a stack is
+// deleted instead.
 //
 // Applies use --force-conflicts: ferry owns the objects it creates, and
 // takes back fields that `kubectl rollout undo` or hand edits changed.
@@ -160,6 +161,12 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
 	}}
+	if len(kp.s.order) > 1 {
+		// A service the failed release did not change would be undone to
+		// an older revision until the previous manifests are applied:
+		// applying them alone brings every service back.
+		p.Rollback.Steps = slices.Delete(p.Rollback.Steps, 1, 2)
+	}
 	p.Diagnose = kubeDiagnosis(p.Dir, kp.kc, kp.ns, kp.selector(), kp.s.names())
 	p.Remove = kubeRemove(p.Dir, kp.kc, kp.ns, kp.selector(), kp.removable())
 	p.kube = &kubeAccess{kubectl: kp.kc(), namespace: kp.ns} // for the image pull Secret (registry.go)

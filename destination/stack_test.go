@@ -340,3 +340,55 @@ func swarmTaskAddr(t *testing.T, stack, service string) string {
 	t.Fatalf("no running task of %s_%s", stack, service)
 	return ""
 }
+
+// TestDockerStackCompose deploys a stack loaded from compose files: the
+// Docker target runs Stack.Compose as it is, so what the translation
+// cannot express (here stop_signal and a healthcheck with start_interval)
+// reaches the containers.
+func TestDockerStackCompose(t *testing.T) {
+	testenv.WebappImage(t)
+	testenv.Compose(t)
+	ex := dialSSHD(t)
+	name := randomName("ferrycompose-")
+	t.Cleanup(func() {
+		if ids := strings.Fields(dockerOut("ps", "-aq", "--filter", "label=com.docker.compose.project="+name)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		exec.Command("docker", "network", "rm", name+"_default", name+"-net").Run()
+	})
+	s := &translate.Stack{
+		Name: name,
+		Services: []*translate.App{
+			{Name: "a", Image: testenv.WebappV1, Health: &translate.Health{Command: []string{"/webapp", "-healthcheck", "/healthz"}}},
+			{Name: "b", Image: testenv.WebappV1, DependsOn: []translate.Dependency{{Service: "a", Condition: translate.ConditionHealthy}}},
+		},
+		Compose: []byte(`name: ` + name + `
+services:
+  a:
+    image: ` + testenv.WebappV1 + `
+    environment:
+      HEALTHY_AFTER: 2s
+    healthcheck:
+      test: ["CMD", "/webapp", "-healthcheck", "/healthz"]
+      interval: 1s
+      start_period: 5s
+  b:
+    image: ` + testenv.WebappV1 + `
+    stop_signal: SIGINT
+    depends_on:
+      a:
+        condition: service_healthy
+`),
+	}
+	target := destination.Docker{Dir: t.TempDir(), Network: name + "-net", Timeout: 60 * time.Second}
+	if rep, err := deployStack(t, ex, target, s); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, rep)
+	}
+	got := composeContainers(t, name)
+	if a, b := startedAt(t, got["a"]), startedAt(t, got["b"]); b.Sub(a) < 2*time.Second {
+		t.Errorf("b started %s after a, want a's 2s to healthy", b.Sub(a))
+	}
+	if sig := docker(t, "inspect", "-f", "{{.Config.StopSignal}}", strings.Fields(got["b"])[0]); sig != "SIGINT" {
+		t.Errorf("b's stop signal %q, want SIGINT from the compose file", sig)
+	}
+}
