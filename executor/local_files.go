@@ -28,11 +28,7 @@ func (l *Local) WriteFile(ctx context.Context, path string, data []byte, perm fs
 	if perm == 0 {
 		perm = 0o644
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	err := writeAtomic(dir, "."+base+".ferry-*", path, data, perm)
+	err := writeAtomic(filepath.Dir(path), tempPrefix+"*", path, data, perm)
 	if err == nil {
 		return nil
 	}
@@ -40,7 +36,7 @@ func (l *Local) WriteFile(ctx context.Context, path string, data []byte, perm fs
 		return fail(err)
 	}
 	// Through sudo.
-	f, serr := os.CreateTemp("", ".ferry-upload-*")
+	f, serr := os.CreateTemp("", tempPrefix+"*")
 	if serr != nil {
 		return fail(fmt.Errorf("%w; staging for sudo: %v", err, serr))
 	}

@@ -45,7 +45,7 @@ func ctxT(t *testing.T) context.Context {
 // leftovers lists ferry temporary files in dir.
 func leftovers(t *testing.T, dir string) []string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, ".*.ferry-*"))
+	m, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*"))
 	return m
 }
 
@@ -145,7 +145,7 @@ func TestSSHDFiles(t *testing.T) {
 			f.Close()
 			pw.Close()
 		}()
-		if err := c.UploadReader(ctx, pr, dst+"2", 0o600, nil); err != nil {
+		if err := c.UploadReader(ctx, pr, dst+"2", &FileOptions{Mode: 0o600}); err != nil {
 			t.Fatal(err)
 		}
 		if !sameFile(t, src, dst+"2") {
@@ -208,7 +208,7 @@ func TestSSHDFiles(t *testing.T) {
 			pw.Write(make([]byte, 1<<20))
 			pw.Close()
 		}()
-		err := c.UploadReader(ctx, pr, target, 0o644, nil)
+		err := c.UploadReader(ctx, pr, target, &FileOptions{Mode: 0o644})
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -234,7 +234,7 @@ func TestSSHDFiles(t *testing.T) {
 			conn, _ := c.SSH(ctx)
 			conn.Close()
 		}}
-		if err := c.UploadReader(ctx, r, target, 0o644, nil); err != nil {
+		if err := c.UploadReader(ctx, r, target, &FileOptions{Mode: 0o644}); err != nil {
 			t.Fatal(err)
 		}
 		if !r.didCut {
@@ -243,7 +243,7 @@ func TestSSHDFiles(t *testing.T) {
 		if b, _ := os.ReadFile(target); !bytes.Equal(b, data) {
 			t.Fatalf("target has %d bytes, want %d", len(b), len(data))
 		}
-		left, _ := filepath.Glob(filepath.Join(dir, ".retried.bin.ferry-*"))
+		left, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*"))
 		if len(left) > 0 {
 			t.Fatalf("temp files left: %v", left)
 		}
@@ -258,7 +258,7 @@ func TestSSHDFiles(t *testing.T) {
 			pw.Write(make([]byte, 1<<20))
 			pw.Close()
 		}()
-		err := c.UploadReader(cctx, pr, filepath.Join(dir, "cancelled"), 0o644, nil)
+		err := c.UploadReader(cctx, pr, filepath.Join(dir, "cancelled"), &FileOptions{Mode: 0o644})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v", err)
 		}
@@ -337,7 +337,7 @@ func TestSSHDSudo(t *testing.T) {
 			t.Fatalf("stat: %v %v", fi, err)
 		}
 		// With an owner.
-		if err := c.UploadReader(ctx, strings.NewReader("owned\n"), target, 0o600, &FileOptions{Owner: nopw.Name}); err != nil {
+		if err := c.UploadReader(ctx, strings.NewReader("owned\n"), target, &FileOptions{Mode: 0o600, Owner: nopw.Name}); err != nil {
 			t.Fatal(err)
 		}
 		if uid := ownerUID(t, target); uid != nopw.UID {
@@ -356,13 +356,13 @@ func TestSSHDSudo(t *testing.T) {
 		if l := leftovers(t, rootDir); len(l) > 0 {
 			t.Errorf("temporary files left: %v", l)
 		}
-		if m, _ := filepath.Glob(filepath.Join(nopw.Home, ".ferry-upload-*")); len(m) > 0 {
+		if m, _ := filepath.Glob(filepath.Join(nopw.Home, tempPrefix+"*")); len(m) > 0 {
 			t.Errorf("staged files left: %v", m)
 		}
 		// SudoNever: a plain permission error.
 		err = c.WriteFile(ctx, filepath.Join(rootDir, "never"), nil, 0o644)
 		_ = err
-		err = c.UploadReader(ctx, strings.NewReader("x"), filepath.Join(rootDir, "never"), 0o644, &FileOptions{Sudo: SudoNever})
+		err = c.UploadReader(ctx, strings.NewReader("x"), filepath.Join(rootDir, "never"), &FileOptions{Mode: 0o644, Sudo: SudoNever})
 		if !errors.Is(err, fs.ErrPermission) {
 			t.Errorf("SudoNever: %v", err)
 		}
@@ -431,7 +431,7 @@ func TestSSHDSudo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(rootDir, "denied")); err == nil {
 			t.Error("file written without rights")
 		}
-		if m, _ := filepath.Glob(filepath.Join(none.Home, ".ferry-upload-*")); len(m) > 0 {
+		if m, _ := filepath.Glob(filepath.Join(none.Home, tempPrefix+"*")); len(m) > 0 {
 			t.Errorf("staged files left: %v", m)
 		}
 	})
