@@ -89,9 +89,11 @@ func dialSSH(ctx context.Context, addr string, cfg *Config) (*ssh.Client, error)
 		if hk == nil {
 			hk = cfg.HostKeys
 		}
-		conn, err := dialConn(ctx, prev, hopAddr)
+		via := prev
+		redial := func() (net.Conn, error) { return dialConn(ctx, via, hopAddr) }
+		conn, err := redial()
 		if err == nil {
-			prev, err = handshake(ctx, conn, hopAddr, user, auth, hk)
+			prev, err = handshake(ctx, conn, redial, hopAddr, user, auth, hk)
 		}
 		if err != nil {
 			closeHops()
@@ -99,7 +101,8 @@ func dialSSH(ctx context.Context, addr string, cfg *Config) (*ssh.Client, error)
 		}
 		hops = append(hops, prev)
 	}
-	conn, err := dialConn(ctx, prev, target)
+	redial := func() (net.Conn, error) { return dialConn(ctx, prev, target) }
+	conn, err := redial()
 	if err != nil {
 		closeHops()
 		if prev != nil {
@@ -110,7 +113,7 @@ func dialSSH(ctx context.Context, addr string, cfg *Config) (*ssh.Client, error)
 	if len(hops) > 0 {
 		conn = &hopConn{Conn: conn, hops: hops}
 	}
-	c, err := handshake(ctx, conn, target, cfg.User, cfg.Auth, cfg.HostKeys)
+	c, err := handshake(ctx, conn, redial, target, cfg.User, cfg.Auth, cfg.HostKeys)
 	if err != nil {
 		closeHops() // conn.Close already did, but be sure.
 		return nil, err
@@ -161,8 +164,10 @@ func (c *hopConn) Close() error {
 }
 
 // handshake runs the SSH handshake on conn, bounded by ctx. conn is
-// closed on failure.
-func handshake(ctx context.Context, conn net.Conn, addr, user string, auth []ssh.AuthMethod, hk HostKeyPolicy) (*ssh.Client, error) {
+// closed on failure. redial opens another connection to addr, to read
+// the host key of a server that offers none of the algorithms hk asks
+// for (see changedKeyType).
+func handshake(ctx context.Context, conn net.Conn, redial func() (net.Conn, error), addr, user string, auth []ssh.AuthMethod, hk HostKeyPolicy) (*ssh.Client, error) {
 	cc := &ssh.ClientConfig{
 		User:              user,
 		Auth:              auth,
@@ -186,6 +191,9 @@ func handshake(ctx context.Context, conn net.Conn, addr, user string, auth []ssh
 	}
 	if err != nil {
 		conn.Close()
+		if he := changedKeyType(ctx, err, redial, addr, hk); he != nil {
+			err = he
+		}
 		return nil, &TransportError{Host: addr, Op: "handshake", Err: handshakeError(user, err)}
 	}
 	conn.SetDeadline(time.Time{})

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,7 +34,7 @@ func FixedHostKey(key ssh.PublicKey) HostKeyPolicy {
 	cb := func(host string, remote net.Addr, k ssh.PublicKey) error {
 		if err := fixed(host, remote, k); err != nil {
 			return &HostKeyError{Host: host, KeyType: k.Type(), Fingerprint: ssh.FingerprintSHA256(k),
-				Want: []string{ssh.FingerprintSHA256(key)}, Err: err}
+				Want: []string{key.Type() + " " + ssh.FingerprintSHA256(key)}, Err: err}
 		}
 		return nil
 	}
@@ -275,4 +276,46 @@ func fingerprint(key ssh.PublicKey) string {
 		return ssh.FingerprintSHA256(c.Key) + " (certificate)"
 	}
 	return ssh.FingerprintSHA256(key)
+}
+
+// changedKeyType returns the *HostKeyError for a handshake that failed
+// with err because the server offers none of the host key algorithms
+// that hk asked for (known_hosts holds an ed25519 key and the server
+// now has only RSA, say): the key changed type, which is a changed key
+// like any other. It reads the key the server offers with a second
+// handshake on a new connection from redial, accepting any algorithm
+// but refusing every key, and checks that key with hk, whose refusal it
+// returns. It returns nil when err is not such a failure, or when the
+// key cannot be read or hk accepts it.
+func changedKeyType(ctx context.Context, err error, redial func() (net.Conn, error), addr string, hk HostKeyPolicy) *HostKeyError {
+	var ane *ssh.AlgorithmNegotiationError
+	if !errors.As(err, &ane) || ane.What != "host key" || len(hk.HostKeyAlgorithms(addr)) == 0 {
+		return nil
+	}
+	conn, derr := redial()
+	if derr != nil {
+		return nil
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var (
+		key    ssh.PublicKey
+		remote net.Addr
+	)
+	errRead := errors.New("host key read, connection refused")
+	cc := &ssh.ClientConfig{HostKeyCallback: func(_ string, r net.Addr, k ssh.PublicKey) error {
+		key, remote = k, r
+		return errRead
+	}}
+	ssh.NewClientConn(conn, addr, cc)
+	if key == nil {
+		return nil
+	}
+	var he *HostKeyError
+	if kerr := hk.HostKeyCallback()(addr, remote, key); !errors.As(kerr, &he) {
+		return nil
+	}
+	he.Err = fmt.Errorf("%w (the server offers no key of the types known for it: %v)", he.Err, err)
+	return he
 }
