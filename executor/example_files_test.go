@@ -73,21 +73,19 @@ func ExampleConfig_jump() {
 	defer c.Close()
 }
 
-func ExampleResolveSSHConfig() {
+func ExampleSSHConfig_Resolve() {
 	// What "ssh web" would do: HostName, Port, User, IdentityFile,
-	// ProxyJump, known hosts files and StrictHostKeyChecking from
-	// ~/.ssh/config.
-	h, err := executor.ResolveSSHConfig("", "web")
+	// ProxyJump, known hosts files, StrictHostKeyChecking and
+	// ConnectTimeout (as Config.DialTimeout) from ~/.ssh/config.
+	cfg, err := executor.LoadSSHConfig("")
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx := context.Background()
-	if h.ConnectTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.ConnectTimeout)
-		defer cancel()
+	h, err := cfg.Resolve("web")
+	if err != nil {
+		log.Fatal(err)
 	}
-	c, err := executor.Dial(ctx, h.Addr, h.Config)
+	c, err := executor.Dial(context.Background(), h.Addr, h.Config)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -202,24 +202,77 @@ func percentOf(pct, n int) int {
 	return max(v, 1)
 }
 
+// do runs fn on each host, in batches, a limited number at once.
 func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context, *Client, *HostResult) error) ([]HostResult, error) {
 	if f.Config == nil {
 		return nil, errors.New("executor: fleet: nil Config")
 	}
-	n := len(hosts)
-	results := make([]HostResult, n)
+	r := &fleetRun{f: f, ctx: ctx, fn: fn, results: make([]HostResult, len(hosts)), hsByHop: map[string]chan struct{}{}}
+	valid := r.parse(hosts)
+	limit, batch := f.limits(len(valid))
+	r.slots = make(chan struct{}, limit)
+	for start := 0; start < len(valid); start += batch {
+		if start > 0 && f.BatchWait > 0 && !r.stop() {
+			select {
+			case <-time.After(f.BatchWait):
+			case <-ctx.Done():
+			}
+		}
+		r.runBatch(valid[start:min(start+batch, len(valid))])
+	}
+	return r.results, r.err()
+}
+
+// limits returns the number of hosts run at once and the batch size,
+// for n hosts.
+func (f *Fleet) limits(n int) (limit, batch int) {
+	limit = f.Limit
+	if f.LimitPercent > 0 {
+		limit = percentOf(f.LimitPercent, n)
+	}
+	if limit <= 0 {
+		limit = 10
+	}
+	batch = n
+	if f.BatchPercent > 0 {
+		batch = percentOf(f.BatchPercent, n)
+	} else if f.BatchSize > 0 {
+		batch = f.BatchSize
+	}
+	return limit, batch
+}
+
+// fleetRun is one call of [Fleet.Run] or [Fleet.Do].
+type fleetRun struct {
+	f       *Fleet
+	ctx     context.Context
+	fn      func(context.Context, *Client, *HostResult) error
+	results []HostResult
+	slots   chan struct{} // one per host running
+
+	hsMu    sync.Mutex
+	hsByHop map[string]chan struct{} // handshakes under way, per first hop
+
+	mu       sync.Mutex
+	failures int
+	stopped  bool
+}
+
+// parse fills in the results' Host, User and Addr, or Err for entries
+// that are malformed or duplicates, and returns the indexes of the
+// others.
+func (r *fleetRun) parse(hosts []string) (valid []int) {
 	seen := map[string]int{}
-	var valid []int
 	for i, h := range hosts {
-		hr := &results[i]
+		hr := &r.results[i]
 		hr.Host = h
-		user, addr, err := ParseHost(h, f.Port)
+		user, addr, err := ParseHost(h, r.f.Port)
 		if err != nil {
 			hr.Err = err
 			continue
 		}
 		if user == "" {
-			user = f.Config.User
+			user = r.f.Config.User
 		}
 		hr.User, hr.Addr = user, addr
 		key := user + "@" + addr
@@ -230,150 +283,141 @@ func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context,
 		seen[key] = i
 		valid = append(valid, i)
 	}
+	return valid
+}
 
-	limit := f.Limit
-	if f.LimitPercent > 0 {
-		limit = percentOf(f.LimitPercent, len(valid))
+// handshakesFor returns the semaphore of the handshakes through addr's
+// first hop (the first jump host, or addr itself).
+func (r *fleetRun) handshakesFor(addr string) chan struct{} {
+	hop := addr
+	if len(r.f.Config.Jump) > 0 {
+		if a, err := normalizeAddr(r.f.Config.Jump[0].Addr); err == nil {
+			hop = a
+		}
 	}
-	if limit <= 0 {
-		limit = 10
+	r.hsMu.Lock()
+	defer r.hsMu.Unlock()
+	ch, ok := r.hsByHop[hop]
+	if !ok {
+		n := r.f.MaxHandshakes
+		if n <= 0 {
+			n = 10
+		}
+		ch = make(chan struct{}, n)
+		r.hsByHop[hop] = ch
 	}
-	batch := len(valid)
-	if f.BatchPercent > 0 {
-		batch = percentOf(f.BatchPercent, len(valid))
-	} else if f.BatchSize > 0 {
-		batch = f.BatchSize
+	return ch
+}
+
+// stop reports whether no more hosts should start.
+func (r *fleetRun) stop() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped || r.ctx.Err() != nil
+}
+
+// fail counts a failed host, and stops the run under FailFast or
+// MaxFailures.
+func (r *fleetRun) fail() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures++
+	if r.f.FailFast || (r.f.MaxFailures > 0 && r.failures >= r.f.MaxFailures) {
+		r.stopped = true
 	}
-	hs := f.MaxHandshakes
-	if hs <= 0 {
-		hs = 10
-	}
-	// One semaphore per first hop.
-	var hsMu sync.Mutex
-	hsByHop := map[string]chan struct{}{}
-	handshakesFor := func(addr string) chan struct{} {
-		hop := addr
-		if len(f.Config.Jump) > 0 {
-			if a, err := normalizeAddr(f.Config.Jump[0].Addr); err == nil {
-				hop = a
+}
+
+// runBatch runs the hosts of one batch, at most cap(r.slots) at once,
+// and waits for them.
+func (r *fleetRun) runBatch(batch []int) {
+	var wg sync.WaitGroup
+	for _, i := range batch {
+		acquired := false
+		select {
+		case r.slots <- struct{}{}:
+			acquired = true
+		case <-r.ctx.Done():
+		}
+		if r.stop() {
+			if r.ctx.Err() == nil {
+				r.results[i].Err = ErrSkipped
+			} else {
+				r.results[i].Err = fmt.Errorf("%w: %w", ErrSkipped, r.ctx.Err())
 			}
+			if acquired {
+				<-r.slots
+			}
+			continue
 		}
-		hsMu.Lock()
-		defer hsMu.Unlock()
-		ch, ok := hsByHop[hop]
-		if !ok {
-			ch = make(chan struct{}, hs)
-			hsByHop[hop] = ch
-		}
-		return ch
+		wg.Add(1)
+		go func() {
+			defer func() { <-r.slots; wg.Done() }()
+			r.runHost(&r.results[i])
+		}()
 	}
-	slots := make(chan struct{}, limit)
+	wg.Wait()
+}
 
-	var (
-		mu       sync.Mutex
-		failures int
-		stopped  bool
-	)
-	stop := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return stopped || ctx.Err() != nil
+// runHost dials one host and runs the function on it.
+func (r *fleetRun) runHost(hr *HostResult) {
+	hr.Start = time.Now()
+	defer func() { hr.Duration = time.Since(hr.Start) }()
+	c, err := r.dial(hr)
+	if err != nil {
+		hr.Err = err
+		r.fail()
+		return
 	}
-	fail := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		failures++
-		if f.FailFast || (f.MaxFailures > 0 && failures >= f.MaxFailures) {
-			stopped = true
-		}
+	defer c.Close()
+	if err := r.fn(r.ctx, c, hr); err != nil {
+		hr.Err = err
+		r.fail()
 	}
-	runHost := func(i int) {
-		hr := &results[i]
-		hr.Start = time.Now()
-		defer func() { hr.Duration = time.Since(hr.Start) }()
-		cfg := *f.Config
-		cfg.User = hr.User
-		if cfg.SpareSessions == 0 {
-			// One pipeline or function per host: a spare session
-			// would only add work on every host.
-			cfg.SpareSessions = -1
+}
+
+// dial connects to hr's host, taking a turn among the handshakes
+// through its first hop, and again after a random pause when sshd
+// dropped the handshake (beyond its MaxStartups, sshd closes or resets
+// the connection before authentication).
+func (r *fleetRun) dial(hr *HostResult) (*Client, error) {
+	ctx := r.ctx
+	cfg := *r.f.Config
+	cfg.User = hr.User
+	if cfg.SpareSessions == 0 {
+		// One pipeline or function per host: a spare session would
+		// only add work on every host.
+		cfg.SpareSessions = -1
+	}
+	handshakes := r.handshakesFor(hr.Addr)
+	select {
+	case handshakes <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &TransportError{Host: hr.Addr, Op: "dial", Err: ctx.Err()}
+	}
+	c, err := Dial(ctx, hr.Addr, &cfg)
+	<-handshakes
+	for attempt := 0; err != nil && attempt < cfg.dialRetries() && droppedHandshake(err) && ctx.Err() == nil; attempt++ {
+		select {
+		case <-time.After(time.Duration(50+mrand.IntN(200<<attempt)) * time.Millisecond):
+		case <-ctx.Done():
 		}
-		handshakes := handshakesFor(hr.Addr)
 		select {
 		case handshakes <- struct{}{}:
 		case <-ctx.Done():
-			hr.Err = &TransportError{Host: hr.Addr, Op: "dial", Err: ctx.Err()}
-			fail()
-			return
+			continue
 		}
-		c, err := Dial(ctx, hr.Addr, &cfg)
+		c, err = Dial(ctx, hr.Addr, &cfg)
 		<-handshakes
-		// sshd drops handshakes beyond MaxStartups by closing or
-		// resetting the connection before authentication: take a turn
-		// again, after a random pause.
-		for attempt := 0; err != nil && attempt < cfg.dialRetries() && droppedHandshake(err) && ctx.Err() == nil; attempt++ {
-			select {
-			case <-time.After(time.Duration(50+mrand.IntN(200<<attempt)) * time.Millisecond):
-			case <-ctx.Done():
-			}
-			select {
-			case handshakes <- struct{}{}:
-			case <-ctx.Done():
-				continue
-			}
-			c, err = Dial(ctx, hr.Addr, &cfg)
-			<-handshakes
-		}
-		if err != nil {
-			hr.Err = err
-			fail()
-			return
-		}
-		defer c.Close()
-		if err := fn(ctx, c, hr); err != nil {
-			hr.Err = err
-			fail()
-		}
 	}
+	return c, err
+}
 
-	for start := 0; start < len(valid); start += batch {
-		if start > 0 && f.BatchWait > 0 && !stop() {
-			select {
-			case <-time.After(f.BatchWait):
-			case <-ctx.Done():
-			}
-		}
-		var wg sync.WaitGroup
-		for _, i := range valid[start:min(start+batch, len(valid))] {
-			acquired := false
-			select {
-			case slots <- struct{}{}:
-				acquired = true
-			case <-ctx.Done():
-			}
-			if stop() {
-				if ctx.Err() == nil {
-					results[i].Err = ErrSkipped
-				} else {
-					results[i].Err = fmt.Errorf("%w: %w", ErrSkipped, ctx.Err())
-				}
-				if acquired {
-					<-slots
-				}
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-slots; wg.Done() }()
-				runHost(i)
-			}()
-		}
-		wg.Wait()
-	}
+// err sums up the run: the hosts' errors, and how many were skipped.
+func (r *fleetRun) err() error {
 	var errs []error
 	skipped := 0
-	for i := range results {
-		switch err := results[i].Err; {
+	for i := range r.results {
+		switch err := r.results[i].Err; {
 		case err == nil:
 		case errors.Is(err, ErrSkipped):
 			skipped++
@@ -384,5 +428,5 @@ func (f *Fleet) do(ctx context.Context, hosts []string, fn func(context.Context,
 	if skipped > 0 {
 		errs = append(errs, fmt.Errorf("%w (%d hosts)", ErrSkipped, skipped))
 	}
-	return results, errors.Join(errs...)
+	return errors.Join(errs...)
 }

@@ -34,6 +34,13 @@ type SSHConfig struct {
 	// authenticate, [SSHConfig.Resolve] fails.
 	Passphrase func(path string) ([]byte, error)
 
+	// InsecureIgnoreHostKeys lets StrictHostKeyChecking no (or off) turn
+	// host key verification off for the hosts where the file says so.
+	// False, the default, makes [SSHConfig.Resolve] refuse such a host
+	// with an error: accepting any host key is a choice the program must
+	// name, not one a configuration file can make for it.
+	InsecureIgnoreHostKeys bool
+
 	path string
 	cfg  *ssh_config.Config
 }
@@ -71,28 +78,16 @@ type SSHHost struct {
 	Alias string
 	// Addr is "HostName:Port", ready for [Dial].
 	Addr string
-	// Config holds User, Auth, HostKeys, Jump, DialTimeout, KeepAlive and
-	// KeepAliveMax as the configuration gives them; other fields are
-	// zero, for the caller to set before dialling.
+	// Config holds User, Auth, HostKeys, Jump, DialTimeout (from
+	// ConnectTimeout; zero when unset), KeepAlive and KeepAliveMax as the
+	// configuration gives them; other fields are zero, for the caller to
+	// set before dialling.
 	Config *Config
-	// ConnectTimeout is the configured ConnectTimeout, zero when unset.
-	// Config.DialTimeout is set from it.
-	ConnectTimeout time.Duration
 	// IdentityFiles lists the private key files loaded into Config.Auth.
 	IdentityFiles []string
 	// KnownHostsFiles lists the known_hosts files that verify host keys
 	// (those that exist), empty when StrictHostKeyChecking is no.
 	KnownHostsFiles []string
-}
-
-// ResolveSSHConfig is a shortcut for [LoadSSHConfig](path) followed by
-// [SSHConfig.Resolve](alias).
-func ResolveSSHConfig(path, alias string) (*SSHHost, error) {
-	c, err := LoadSSHConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	return c.Resolve(alias)
 }
 
 // Resolve returns what the configuration says about alias, which may be
@@ -104,8 +99,9 @@ func ResolveSSHConfig(path, alias string) (*SSHHost, error) {
 // SSH_AUTH_SOCK when set. Host keys are verified against
 // UserKnownHostsFile and GlobalKnownHostsFile (see [KnownHosts]);
 // StrictHostKeyChecking accept-new records new hosts into the first
-// UserKnownHostsFile (see [AcceptNewHostKeys]), and no (or off) turns
-// verification off ([InsecureIgnoreHostKey]) because the file says so.
+// UserKnownHostsFile (see [AcceptNewHostKeys]). StrictHostKeyChecking no
+// (or off) makes Resolve fail, unless [SSHConfig.InsecureIgnoreHostKeys]
+// is set: then verification is off ([InsecureIgnoreHostKey]).
 // ProxyJump hosts ("a,b", each "[user@]host[:port]") are resolved
 // through the same configuration, each with its own user, keys and
 // host key files; a hop's own ProxyJump is not followed.
@@ -126,56 +122,97 @@ func (c *SSHConfig) getAll(alias, key string) []string {
 	return v
 }
 
+// resolve is Resolve; jumps says whether to follow ProxyJump (not for
+// a hop).
 func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 	if alias == "" {
 		return nil, errors.New("executor: ssh config: empty host alias")
 	}
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("executor: ssh config %s: host %s: %s", c.path, alias, fmt.Sprintf(format, args...))
-	}
-	home, _ := os.UserHomeDir()
-	localUser := ""
+	r := &sshResolve{c: c, alias: alias}
+	r.home, _ = os.UserHomeDir()
 	if u, err := user.Current(); err == nil {
-		localUser = u.Username
+		r.localUser = u.Username
 	}
+	h, err := r.address()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.identities(h); err != nil {
+		return nil, err
+	}
+	if err := r.hostKeys(h); err != nil {
+		return nil, err
+	}
+	if err := r.timeouts(h); err != nil {
+		return nil, err
+	}
+	if pj := c.get(alias, "ProxyJump"); jumps && pj != "" && pj != "none" {
+		if err := r.jumps(h, pj); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// sshResolve is one call of [SSHConfig.Resolve].
+type sshResolve struct {
+	c         *SSHConfig
+	alias     string
+	home      string
+	localUser string
+	tokens    map[byte]string // the % tokens of ssh_config(5)
+}
+
+// fail returns an error about the alias being resolved.
+func (r *sshResolve) fail(format string, args ...any) error {
+	return fmt.Errorf("executor: ssh config %s: host %s: %s", r.c.path, r.alias, fmt.Sprintf(format, args...))
+}
+
+// address returns the host with its Alias, Addr and Config.User, from
+// HostName, Port and User.
+func (r *sshResolve) address() (*SSHHost, error) {
+	c, alias := r.c, r.alias
 	hostName := c.get(alias, "HostName")
 	if hostName == "" {
 		hostName = alias
 	}
-	hostName = expandTokens(hostName, map[byte]string{'h': alias, 'd': home, 'u': localUser})
+	hostName = expandTokens(hostName, map[byte]string{'h': alias, 'd': r.home, 'u': r.localUser})
 	port := c.get(alias, "Port")
 	if port == "" {
 		port = "22"
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return nil, fail("bad Port %q", port)
+		return nil, r.fail("bad Port %q", port)
 	}
 	addr, err := normalizeAddr(net.JoinHostPort(hostName, port))
 	if err != nil {
-		return nil, fail("%v", err)
+		return nil, r.fail("%v", err)
 	}
 	remoteUser := c.get(alias, "User")
 	if remoteUser == "" {
-		remoteUser = localUser
+		remoteUser = r.localUser
 	}
-	tokens := map[byte]string{'h': hostName, 'p': port, 'r': remoteUser, 'u': localUser, 'd': home, 'n': alias}
+	r.tokens = map[byte]string{'h': hostName, 'p': port, 'r': remoteUser, 'u': r.localUser, 'd': r.home, 'n': alias}
+	return &SSHHost{Alias: alias, Addr: addr, Config: &Config{User: remoteUser}}, nil
+}
 
-	h := &SSHHost{Alias: alias, Addr: addr, Config: &Config{User: remoteUser}}
-
-	// Identities.
+// identities sets h's Auth and IdentityFiles from IdentityFile and
+// IdentityAgent.
+func (r *sshResolve) identities(h *SSHHost) error {
+	c, alias := r.c, r.alias
 	files := c.getAll(alias, "IdentityFile")
 	explicitKeys := len(files) > 0
 	if !explicitKeys {
 		for _, f := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			files = append(files, filepath.Join(home, ".ssh", f))
+			files = append(files, filepath.Join(r.home, ".ssh", f))
 		}
 	}
 	var skipped []string
 	for _, f := range files {
-		f = expandPath(f, tokens, home)
+		f = expandPath(f, r.tokens, r.home)
 		if _, err := os.Stat(f); err != nil {
 			if explicitKeys && !errors.Is(err, os.ErrNotExist) {
-				return nil, fail("IdentityFile: %v", err)
+				return r.fail("IdentityFile: %v", err)
 			}
 			continue // OpenSSH too ignores missing identity files
 		}
@@ -191,7 +228,7 @@ func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fail("IdentityFile: %v", err)
+			return r.fail("IdentityFile: %v", err)
 		}
 		h.Config.Auth = append(h.Config.Auth, ssh.PublicKeys(signer))
 		h.IdentityFiles = append(h.IdentityFiles, f)
@@ -202,10 +239,15 @@ func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 		}
 	}
 	if len(h.Config.Auth) == 0 && len(skipped) > 0 {
-		return nil, fail("identity files %s are encrypted and neither SSHConfig.Passphrase nor an ssh-agent is available", strings.Join(skipped, ", "))
+		return r.fail("identity files %s are encrypted and neither SSHConfig.Passphrase nor an ssh-agent is available", strings.Join(skipped, ", "))
 	}
+	return nil
+}
 
-	// Host keys.
+// hostKeys sets h's HostKeys and KnownHostsFiles from UserKnownHostsFile,
+// GlobalKnownHostsFile and StrictHostKeyChecking.
+func (r *sshResolve) hostKeys(h *SSHHost) error {
+	c, alias := r.c, r.alias
 	var khFiles []string
 	userFiles := strings.Fields(c.get(alias, "UserKnownHostsFile"))
 	if len(userFiles) == 0 {
@@ -217,50 +259,53 @@ func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 	}
 	for _, f := range append(append([]string{}, userFiles...), globalFiles...) {
 		if f != "none" {
-			khFiles = append(khFiles, expandPath(f, tokens, home))
+			khFiles = append(khFiles, expandPath(f, r.tokens, r.home))
 		}
 	}
+	p := &knownHostsPolicy{files: existing(khFiles)}
 	switch strict := strings.ToLower(c.get(alias, "StrictHostKeyChecking")); strict {
 	case "no", "off":
+		if !c.InsecureIgnoreHostKeys {
+			return r.fail("StrictHostKeyChecking %s would accept any host key; set SSHConfig.InsecureIgnoreHostKeys to allow that", strict)
+		}
 		h.Config.HostKeys = InsecureIgnoreHostKey()
+		return nil
 	case "accept-new":
 		if userFiles[0] == "none" {
-			return nil, fail("StrictHostKeyChecking accept-new needs a UserKnownHostsFile")
+			return r.fail("StrictHostKeyChecking accept-new needs a UserKnownHostsFile")
 		}
-		rec := expandPath(userFiles[0], tokens, home)
+		rec := expandPath(userFiles[0], r.tokens, r.home)
 		if _, err := AcceptNewHostKeys(rec); err != nil { // creates the file
-			return nil, fail("%v", err)
+			return r.fail("%v", err)
 		}
-		p := &knownHostsPolicy{files: existing(khFiles), acceptNew: rec}
-		if err := p.load(); err != nil {
-			return nil, fail("%v", err)
-		}
-		h.Config.HostKeys = p
-		h.KnownHostsFiles = p.files
+		p = &knownHostsPolicy{files: existing(khFiles), acceptNew: rec}
 	case "", "yes", "ask", "true":
-		p := &knownHostsPolicy{files: existing(khFiles)}
-		if err := p.load(); err != nil {
-			return nil, fail("%v", err)
-		}
-		h.Config.HostKeys = p
-		h.KnownHostsFiles = p.files
 	default:
-		return nil, fail("bad StrictHostKeyChecking %q", strict)
+		return r.fail("bad StrictHostKeyChecking %q", strict)
 	}
+	if err := p.load(); err != nil {
+		return r.fail("%v", err)
+	}
+	h.Config.HostKeys = p
+	h.KnownHostsFiles = p.files
+	return nil
+}
 
-	// Timeouts and keepalives.
+// timeouts sets h's DialTimeout, KeepAlive and KeepAliveMax from
+// ConnectTimeout, ServerAliveInterval and ServerAliveCountMax.
+func (r *sshResolve) timeouts(h *SSHHost) error {
+	c, alias := r.c, r.alias
 	if v := c.get(alias, "ConnectTimeout"); v != "" && v != "none" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return nil, fail("bad ConnectTimeout %q", v)
+			return r.fail("bad ConnectTimeout %q", v)
 		}
-		h.ConnectTimeout = time.Duration(n) * time.Second
-		h.Config.DialTimeout = h.ConnectTimeout
+		h.Config.DialTimeout = time.Duration(n) * time.Second
 	}
 	if v, _ := c.cfg.Get(alias, "ServerAliveInterval"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return nil, fail("bad ServerAliveInterval %q", v)
+			return r.fail("bad ServerAliveInterval %q", v)
 		}
 		h.Config.KeepAlive = time.Duration(n) * time.Second
 		if n == 0 {
@@ -270,39 +315,42 @@ func (c *SSHConfig) resolve(alias string, jumps bool) (*SSHHost, error) {
 	if v, _ := c.cfg.Get(alias, "ServerAliveCountMax"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return nil, fail("bad ServerAliveCountMax %q", v)
+			return r.fail("bad ServerAliveCountMax %q", v)
 		}
 		h.Config.KeepAliveMax = n
 	}
+	return nil
+}
 
-	// Jump hosts.
-	if pj := c.get(alias, "ProxyJump"); jumps && pj != "" && pj != "none" {
-		for _, spec := range strings.Split(pj, ",") {
-			spec = strings.TrimPrefix(strings.TrimSpace(spec), "ssh://")
-			hopUser, hostPort := "", spec
-			if i := strings.LastIndex(spec, "@"); i >= 0 {
-				hopUser, hostPort = spec[:i], spec[i+1:]
-			}
-			hopAlias, hopPort := hostPort, ""
-			if hh, pp, err := net.SplitHostPort(hostPort); err == nil {
-				hopAlias, hopPort = hh, pp
-			}
-			hop, err := c.resolve(hopAlias, false)
-			if err != nil {
-				return nil, fail("ProxyJump %q: %v", spec, err)
-			}
-			hopAddr := hop.Addr
-			if hopPort != "" {
-				hostOnly, _, _ := net.SplitHostPort(hop.Addr)
-				hopAddr = net.JoinHostPort(hostOnly, hopPort)
-			}
-			if hopUser == "" {
-				hopUser = hop.Config.User
-			}
-			h.Config.Jump = append(h.Config.Jump, Hop{Addr: hopAddr, User: hopUser, Auth: hop.Config.Auth, HostKeys: hop.Config.HostKeys})
+// jumps sets h's Jump from the ProxyJump value pj ("a,b", each
+// "[user@]host[:port]"), each hop resolved through the same
+// configuration (its own ProxyJump not followed).
+func (r *sshResolve) jumps(h *SSHHost, pj string) error {
+	for _, spec := range strings.Split(pj, ",") {
+		spec = strings.TrimPrefix(strings.TrimSpace(spec), "ssh://")
+		hopUser, hostPort := "", spec
+		if i := strings.LastIndex(spec, "@"); i >= 0 {
+			hopUser, hostPort = spec[:i], spec[i+1:]
 		}
+		hopAlias, hopPort := hostPort, ""
+		if hh, pp, err := net.SplitHostPort(hostPort); err == nil {
+			hopAlias, hopPort = hh, pp
+		}
+		hop, err := r.c.resolve(hopAlias, false)
+		if err != nil {
+			return r.fail("ProxyJump %q: %v", spec, err)
+		}
+		hopAddr := hop.Addr
+		if hopPort != "" {
+			hostOnly, _, _ := net.SplitHostPort(hop.Addr)
+			hopAddr = net.JoinHostPort(hostOnly, hopPort)
+		}
+		if hopUser == "" {
+			hopUser = hop.Config.User
+		}
+		h.Config.Jump = append(h.Config.Jump, Hop{Addr: hopAddr, User: hopUser, Auth: hop.Config.Auth, HostKeys: hop.Config.HostKeys})
 	}
-	return h, nil
+	return nil
 }
 
 // expandPath expands a leading ~ and the % tokens of ssh_config(5).

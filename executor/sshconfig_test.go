@@ -67,13 +67,13 @@ Host *
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Addr != target.Addr || h.Config.User != target.User || h.ConnectTimeout != 7*time.Second || h.Config.DialTimeout != 7*time.Second ||
+	if h.Addr != target.Addr || h.Config.User != target.User || h.Config.DialTimeout != 7*time.Second ||
 		h.Config.KeepAlive != 11*time.Second || h.Config.KeepAliveMax != 4 ||
 		len(h.Config.Jump) != 1 || h.Config.Jump[0].Addr != bastion.Addr ||
 		len(h.IdentityFiles) != 1 || h.IdentityFiles[0] != target.KeyFile || len(h.KnownHostsFiles) != 1 {
 		t.Fatalf("resolved %+v, config %+v", h, h.Config)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), h.Config.DialTimeout)
 	defer cancel()
 	c, err := dialSSH(ctx, h.Addr, h.Config)
 	if err != nil {
@@ -98,8 +98,13 @@ Host *
 		t.Errorf("not recorded: %q", b)
 	}
 
-	// StrictHostKeyChecking no: explicit in the file, so allowed.
+	// StrictHostKeyChecking no: refused unless the program opts in.
+	if _, err = cfg.Resolve("yolo"); err == nil || !strings.Contains(err.Error(), "InsecureIgnoreHostKeys") {
+		t.Fatalf("StrictHostKeyChecking no without the opt-in: %v", err)
+	}
+	cfg.InsecureIgnoreHostKeys = true
 	h, err = cfg.Resolve("yolo")
+	cfg.InsecureIgnoreHostKeys = false
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +124,7 @@ Host *
 	if _, err := LoadSSHConfig(filepath.Join(dir, "absent")); err == nil {
 		t.Error("a missing explicit config file was accepted")
 	}
-	if _, err := ResolveSSHConfig(conf, ""); err == nil {
+	if _, err := cfg.Resolve(""); err == nil {
 		t.Error("empty alias accepted")
 	}
 }
