@@ -1,12 +1,15 @@
 package executortest_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/executor/executortest"
 	"golang.org/x/crypto/ssh"
 )
@@ -56,4 +59,30 @@ func ExampleNewUnstartedServer() {
 	}
 	fmt.Print(string(out))
 	// Output: hello from /bin/sh
+}
+
+// A custom Handler plays a host in a state that is hard to produce for
+// real: here, one whose every command fails because its disk is full.
+// The executor reports what the handler did as it would a real failure.
+func ExampleHandler() {
+	srv := executortest.NewUnstartedServer(func(s *executortest.Session) int {
+		io.Copy(io.Discard, s.Stdin) // what the client sends: the script
+		fmt.Fprintln(s.Stderr, "write error: No space left on device")
+		return 1
+	})
+	srv.Start()
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := executor.Dial(ctx, srv.Addr, srv.Config())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Command("cp", "release.tar", "/srv/").Run(ctx)
+	var ee *executor.ExitError
+	if errors.As(err, &ee) {
+		fmt.Printf("exit status %d: %s", ee.Code, ee.Stderr)
+	}
+	// Output: exit status 1: write error: No space left on device
 }
