@@ -197,3 +197,31 @@ func TestSwarmAdaptsCompose(t *testing.T) {
 		t.Error("Swarm accepted a compose project that is not YAML")
 	}
 }
+
+// The loader's warnings say what the services could not take from the
+// compose files: they concern targets that deploy the translation, not
+// Docker deploying Stack.Compose as it is.
+func TestWarningsPerTarget(t *testing.T) {
+	s := translate.StackOf(sampleApp())
+	s.Warnings = []translate.Warning{{File: "compose.yaml", Line: 3, Service: "web", Key: "stop_signal", Message: "not translated to Kubernetes"}}
+	count := func(target Target) int {
+		p, err := target.PlanStack(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Warnings) > 0 && !strings.Contains(p.String(), "compose.yaml:3: service web: stop_signal: not translated") {
+			t.Errorf("%T: warnings not in the dry run:\n%s", target, p)
+		}
+		return len(p.Warnings)
+	}
+	if n := count(Docker{}); n != 1 {
+		t.Errorf("Docker deploying the translation: %d warnings, want 1", n)
+	}
+	s.Compose = []byte("services:\n  web:\n    image: ferry-webapp:v1\n    stop_signal: SIGINT\n")
+	if n := count(Docker{}); n != 0 {
+		t.Errorf("Docker deploying Stack.Compose: %d warnings, want 0", n)
+	}
+	if n := count(Kubernetes{}); n != 1 {
+		t.Errorf("Kubernetes: %d warnings, want 1", n)
+	}
+}

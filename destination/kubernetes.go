@@ -129,6 +129,8 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Kubernetes always deploys the translation: the stack's warnings
+	// apply even when it has Stack.Compose.
 	p, err := newPlan("kubernetes", s, appDir(k.Dir, DefaultDir, s.Name), files, kp.timeout, kp.warnings())
 	if err != nil {
 		return nil, err
@@ -250,6 +252,9 @@ func manifestFile(name string, objs []translate.Object) translate.File {
 // stack's dependencies.
 func (kp *kubePlan) warnings() []translate.Warning {
 	var out []translate.Warning
+	if kp.s.Compose != nil {
+		out = slices.Clone(kp.s.Warnings)
+	}
 	for _, a := range kp.s.order {
 		for i, d := range a.DependsOn {
 			if d.Condition == translate.ConditionCompleted {

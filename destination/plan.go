@@ -336,9 +336,20 @@ func (s *stackPlan) waitedOn(name string) bool {
 	return false
 }
 
+// translationWarnings returns the stack's warnings when the target
+// deploys the translation of its services. They say what the services
+// (the App model) could not take from the stack's source; a target that
+// deploys Stack.Compose as it is loses none of that, so it gets none.
+func (s *stackPlan) translationWarnings() []translate.Warning {
+	if s.Compose != nil {
+		return nil
+	}
+	return slices.Clone(s.Warnings)
+}
+
 // newPlan is the part of a plan every target fills the same way: the
-// stack's name, services, images and warnings (the stack's, then
-// extra), the files placed under dir with their version, and the
+// stack's name, services, images and warnings (the stack's
+// translationWarnings, then extra), the files placed under dir with their version, and the
 // timeout. The target adds its pipelines, then calls [Plan.withSecrets].
 func newPlan(target string, s *stackPlan, dir string, files []translate.File, timeout time.Duration, extra []translate.Warning) (*Plan, error) {
 	placed, err := placeFiles(dir, files)
@@ -350,7 +361,7 @@ func newPlan(target string, s *stackPlan, dir string, files []translate.File, ti
 		App:      s.Name,
 		Services: s.names(),
 		Image:    s.image(),
-		Warnings: append(slices.Clone(s.Warnings), extra...),
+		Warnings: append(s.translationWarnings(), extra...),
 		Dir:      dir,
 		Version:  version(files),
 		Files:    placed,
