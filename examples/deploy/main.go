@@ -6,7 +6,10 @@
 //
 //	deploy -to docker|swarm|kubernetes [flags] user@host FILE...
 //
-// deploys the spec in FILE. Images the spec builds are built on the
+// deploys the spec in FILE: ferry's spec (an app or a stack), or one or
+// more compose files merged in order like `docker compose -f`, told apart
+// by content. What the target cannot express is printed to stderr as a
+// warning. Images the spec builds are built on the
 // host. For a private registry, -registry-user NAME with
 // -registry-password-stdin (the password on standard input, as `docker
 // login --password-stdin` takes it), or FERRY_REGISTRY_USER and
@@ -55,6 +58,7 @@ import (
 	"github.com/ferryhq/ferry/destination"
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/translate"
+	"github.com/ferryhq/ferry/translate/compose"
 )
 
 // The exit codes; see the package documentation.
@@ -164,12 +168,25 @@ func (c *config) target() (destination.Target, error) {
 	return nil, &usageError{fmt.Sprintf("-to %q: want docker, swarm or kubernetes", c.to)}
 }
 
-// load reads the spec files into one stack.
+// load reads the files into one stack: ferry's spec (one file), or
+// compose files merged in order as `docker compose -f` merges them,
+// told apart by content.
 func (c *config) load() (*translate.Stack, error) {
-	if len(c.files) != 1 {
-		return nil, &usageError{fmt.Sprintf("%d spec files: want one", len(c.files))}
+	for i, f := range c.files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if !compose.IsComposeFile(data) {
+			if len(c.files) > 1 {
+				return nil, &usageError{fmt.Sprintf("%s is ferry's spec: several files must all be compose files (ferry's spec is one file)", c.files[i])}
+			}
+			s, err := translate.LoadStack(f)
+			c.stack = s
+			return s, err
+		}
 	}
-	s, err := translate.LoadStack(c.files[0])
+	s, err := compose.Load(context.Background(), c.files, compose.Options{})
 	c.stack = s
 	return s, err
 }
@@ -185,6 +202,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		out.fail(fmt.Sprintf("deploy: %v", err))
 		return exitBadInput
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "deploy: warning: %s\n", w)
 	}
 	if c.dryRun {
 		fmt.Fprint(stdout, plan)
