@@ -69,27 +69,16 @@ func (d Docker) plan(s *stackPlan) (*Plan, error) {
 	compose := composePrelude(d.ComposeCommand, c.files[0].Path)
 	up := `"$@" -p ` + quoted(c.project) + ` -f "$f" up -d --remove-orphans` + "\n"
 	down := `"$@" -p ` + quoted(c.project) + ` -f "$f" down --remove-orphans` + "\n"
-	wait := healthScript(c.project, c.timeout)
-
-	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
-		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
-		{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
-		networkStep(c.network),
-	}}
-	if st, ok := mkdirStep(c.files); ok {
-		p.Check.Steps = append(p.Check.Steps, st)
-	}
-	p.Apply = &executor.Pipeline{Name: "apply", Dir: c.dir, Steps: []executor.Step{
-		{Name: "compose up", Script: compose + up},
-	}}
-	p.Verify = &executor.Pipeline{Name: "verify", Dir: c.dir, Steps: []executor.Step{
-		{Name: "wait until healthy", Script: wait, Timeout: p.guard()},
-	}}
-	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: c.dir, Steps: []executor.Step{
-		{Name: "restore previous files", Script: restoreScript},
-		{Name: "compose up previous release", Script: compose + ifPrevious(up, down+"echo \"no previous release: took the new one down\"\n")},
-		{Name: "wait until healthy", Script: ifPrevious(wait, ""), Timeout: p.guard()},
-	}}
+	c.pipelines(p, composeSteps{
+		tool:    executor.Step{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
+		network: networkStep(c.network),
+		prelude: compose,
+		apply:   up,
+		applyAs: "compose up",
+		remove:  down + "echo \"no previous release: took the new one down\"\n",
+		wait:    healthScript(c.project, c.timeout),
+		waitAs:  "wait until healthy",
+	})
 	p.Diagnose = composeDiagnosis(c.dir, c.project)
 	p.Remove = composeRemove(c.dir, compose, c.project)
 	return p.withSecrets(s), nil
@@ -201,6 +190,42 @@ func newComposePlan(s *stackPlan, baseDir, network, project, proxy string, timeo
 	}
 	c.dir = appDir(baseDir, DefaultDir, s.Name)
 	return c, nil
+}
+
+// composeSteps are the scripts of a target that deploys a compose
+// project (Docker, Swarm), which its pipelines are made of.
+type composeSteps struct {
+	tool, network executor.Step // check the tool, create the network
+	// prelude runs before apply, and before remove in a rollback.
+	prelude, apply, remove, wait string
+	// applyAs and waitAs name the apply and wait steps.
+	applyAs, waitAs string
+}
+
+// pipelines gives p the pipelines Docker and Swarm share: check (the
+// engine, the tool, the network, the directories), apply, verify (wait)
+// and rollback (restore the previous files and apply them again, or
+// remove a first release, then wait).
+func (c *composePlan) pipelines(p *Plan, st composeSteps) {
+	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
+		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
+		st.tool,
+		st.network,
+	}}
+	if mk, ok := mkdirStep(c.files); ok {
+		p.Check.Steps = append(p.Check.Steps, mk)
+	}
+	p.Apply = &executor.Pipeline{Name: "apply", Dir: c.dir, Steps: []executor.Step{
+		{Name: st.applyAs, Script: st.prelude + st.apply},
+	}}
+	p.Verify = &executor.Pipeline{Name: "verify", Dir: c.dir, Steps: []executor.Step{
+		{Name: st.waitAs, Script: st.wait, Timeout: p.guard()},
+	}}
+	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: c.dir, Steps: []executor.Step{
+		{Name: "restore previous files", Script: restoreScript},
+		{Name: st.applyAs + " previous release", Script: st.prelude + ifPrevious(st.apply, st.remove)},
+		{Name: st.waitAs, Script: ifPrevious(st.wait, ""), Timeout: p.guard()},
+	}}
 }
 
 // networkStep creates the app's external network when it is missing,

@@ -59,33 +59,20 @@ func (s Swarm) plan(sp *stackPlan) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	deploy := withoutName(c.files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "--with-registry-auth", "-c", ".stack.yaml", c.project) + "\n"
-	remove := quoted("docker", "stack", "rm", c.project) + "\necho \"no previous release: removed the stack\"\n"
-	wait := stackWaitScript(c.project, c.timeout)
-	p.Check = &executor.Pipeline{Name: "check", Dir: c.dir, Steps: []executor.Step{
-		{Name: "docker engine", Args: []string{"docker", "version", "--format", "engine {{.Server.Version}}"}},
-		{Name: "swarm manager", Script: `if [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" != true ]; then
+	c.pipelines(p, composeSteps{
+		tool: executor.Step{Name: "swarm manager", Script: `if [ "$(docker info --format '{{.Swarm.ControlAvailable}}')" != true ]; then
   echo "this host is not a Swarm manager (docker swarm init or join as a manager)" >&2
   exit 1
 fi
 echo "swarm manager"
 `},
-		networkStep(c.network, "--driver", "overlay", "--attachable"),
-	}}
-	if st, ok := mkdirStep(c.files); ok {
-		p.Check.Steps = append(p.Check.Steps, st)
-	}
-	p.Apply = &executor.Pipeline{Name: "apply", Dir: c.dir, Steps: []executor.Step{
-		{Name: "stack deploy", Script: deploy},
-	}}
-	p.Verify = &executor.Pipeline{Name: "verify", Dir: c.dir, Steps: []executor.Step{
-		{Name: "wait for replicas", Script: wait, Timeout: p.guard()},
-	}}
-	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: c.dir, Steps: []executor.Step{
-		{Name: "restore previous files", Script: restoreScript},
-		{Name: "stack deploy previous release", Script: ifPrevious(deploy, remove)},
-		{Name: "wait for replicas", Script: ifPrevious(wait, ""), Timeout: p.guard()},
-	}}
+		network: networkStep(c.network, "--driver", "overlay", "--attachable"),
+		apply:   withoutName(c.files[0].Path, ".stack.yaml") + quoted("docker", "stack", "deploy", "--prune", "--with-registry-auth", "-c", ".stack.yaml", c.project) + "\n",
+		applyAs: "stack deploy",
+		remove:  quoted("docker", "stack", "rm", c.project) + "\necho \"no previous release: removed the stack\"\n",
+		wait:    stackWaitScript(c.project, c.timeout),
+		waitAs:  "wait for replicas",
+	})
 	p.Diagnose = stackDiagnosis(c.dir, c.project)
 	p.Remove = stackRemove(c.dir, c.project)
 	return p.withSecrets(sp), nil
