@@ -24,6 +24,8 @@ func TestBuildSwarm(t *testing.T) {
 	ex := dialSSHD(t)
 	stack := randomName("ferryswarmbuild")
 	network := randomName("ferryswarmbuild-net-")
+	repo := reg.Addr + "/" + stack + "/web"
+	removeImages(t, repo, "") // runs after the stack is removed
 	target := destination.Swarm{Dir: t.TempDir(), Network: network, Stack: stack, Timeout: 90 * time.Second}
 	t.Cleanup(func() {
 		exec.Command("docker", "stack", "rm", stack).Run()
@@ -32,8 +34,6 @@ func TestBuildSwarm(t *testing.T) {
 	})
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"Dockerfile": dockerfile("built for swarm"), "keep.txt": "k"})
-	repo := reg.Addr + "/" + stack + "/web"
-	removeImages(t, repo)
 	app := &translate.App{Name: "web", Image: repo, Build: &translate.Build{Context: dir},
 		Health: &translate.Health{Command: []string{"/webapp", "-healthcheck", "/healthz"}, Interval: time.Second, Timeout: 2 * time.Second, Retries: 2}}
 	opts := &destination.Options{Registries: []destination.Credentials{{Registry: reg.Addr, User: reg.User, Password: reg.Password}}}

@@ -45,11 +45,32 @@ func built(rep *destination.Report) bool {
 	return false
 }
 
-func removeImages(t *testing.T, repo string) {
+// removeImages removes the references of repo (tags, and digests of
+// untagged pulls) when the test ends, after removing the containers of
+// compose project project (if not empty), which may still use them.
+// It removes references, never image IDs: an image pulled from the test
+// registry may be the very image of another tag (ferry-webapp:v1), which
+// must stay.
+func removeImages(t *testing.T, repo, project string) {
 	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "image", "ls", "-q", repo).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"image", "rm", "-f"}, ids...)...).Run()
+		if project != "" {
+			cs, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
+			if ids := strings.Fields(string(cs)); len(ids) > 0 {
+				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			}
+		}
+		out, _ := exec.Command("docker", "image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}", repo).Output()
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(l)
+			if len(f) != 3 || f[0] != repo {
+				continue
+			}
+			if f[1] != "<none>" {
+				exec.Command("docker", "image", "rm", f[0]+":"+f[1]).Run()
+			}
+			if f[2] != "<none>" {
+				exec.Command("docker", "image", "rm", f[0]+"@"+f[2]).Run()
+			}
 		}
 	})
 }
@@ -69,7 +90,7 @@ func TestBuildLocalContext(t *testing.T) {
 	app := e.app("", nil)
 	app.Name = e.project
 	app.Build = &translate.Build{Context: dir}
-	removeImages(t, e.project)
+	removeImages(t, e.project, e.project)
 
 	rec := &recorder{}
 	rep, err := e.deploy(app, &destination.Options{Observer: rec})
@@ -150,7 +171,7 @@ func TestBuildGit(t *testing.T) {
 	app := e.app("", nil)
 	app.Name = e.project
 	app.Build = &translate.Build{Git: "ssh://" + gitHost.User + "@" + gitHost.Addr + repo, Ref: commits[0], Context: "svc", DeployKey: gitHost.KeyFile}
-	removeImages(t, e.project)
+	removeImages(t, e.project, e.project)
 
 	rep := e.mustDeploy(app)
 	if e.get() != "from git one" || !built(rep) {

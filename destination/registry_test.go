@@ -90,6 +90,7 @@ func TestPrivateRegistry(t *testing.T) {
 	reg := testenv.Registry(t)
 	e := newDockerEnv(t)
 	ref := fmt.Sprintf("%s/%s/web:latest", reg.Addr, e.project)
+	removeImages(t, reg.Addr+"/"+e.project+"/web", e.project)
 	pushAs(t, reg, testenv.WebappV1, ref)
 	app := e.app(ref, nil)
 	app.Name = e.project

@@ -32,10 +32,16 @@ func TestDeployBuildWithRegistryLogin(t *testing.T) {
 		}
 	}
 	repo := reg.Addr + "/" + c.name + "/site"
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "image", "ls", "-q", repo).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"image", "rm", "-f"}, ids...)...).Run()
+	t.Cleanup(func() { // before newCLI's cleanup: remove the app's containers first
+		cs, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+c.name).Output()
+		if ids := strings.Fields(string(cs)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repo).Output()
+		for _, ref := range strings.Fields(string(out)) {
+			if !strings.HasSuffix(ref, ":<none>") {
+				exec.Command("docker", "image", "rm", ref).Run() // by reference, never by ID
+			}
 		}
 	})
 	spec := c.spec(repo, "build:\n  context: "+ctx+"\n")
