@@ -1,6 +1,7 @@
-// Package destination deploys an app to where it runs: a Docker host
-// ([Docker]), a Swarm manager ([Swarm]) or a Kubernetes cluster reached
-// through a host that has kubectl ([Kubernetes]).
+// Package destination deploys an app, or a stack of services, to where
+// it runs: a Docker host ([Docker]), a Swarm manager ([Swarm]) or a
+// Kubernetes cluster reached through a host that has kubectl
+// ([Kubernetes]).
 //
 // # Plans
 //
@@ -21,8 +22,9 @@
 //  4. run Apply, then Verify within the target's deadline;
 //  5. on failure, gather the target's diagnostics ([Plan.Diagnose]), then
 //     run Rollback: the previous release's files come back and are
-//     applied again (Kubernetes also runs kubectl rollout undo); a failed
-//     first release is removed instead ([OutcomeRemoved]);
+//     applied again (for a single app Kubernetes also runs kubectl
+//     rollout undo); a failed first release is removed instead
+//     ([OutcomeRemoved]);
 //  6. record the outcome in the app's history on the host, keep a copy of
 //     a successful release's files, and release the lock.
 //

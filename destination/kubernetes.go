@@ -77,7 +77,9 @@ var defaultPruneAllowlist = []string{
 	"networking.k8s.io/v1/Ingress",
 }
 
-// ManifestFile is the name of the manifests file in the app's directory.
+// ManifestFile is the name of the manifests file in the directory of a
+// stack of one service (a single app); see [ManifestDir] for stacks of
+// several.
 const ManifestFile = "manifest.yaml"
 
 // Plan implements [Target]: it plans app as a stack of one.
