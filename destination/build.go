@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/translate"
 )
@@ -96,6 +98,13 @@ func planBuilds(s *stackPlan, plan func(*stackPlan) (*Plan, error)) (*Plan, erro
 				st.Services[j] = &na
 			}
 		}
+	}
+	if st.Compose != nil && len(builds) > 0 {
+		data, err := composeWithBuilds(st.Compose, builds)
+		if err != nil {
+			return nil, err
+		}
+		st.Compose = data
 	}
 	p, err := plan(&cp)
 	if err != nil {
@@ -573,4 +582,29 @@ func writeBuilds(b *strings.Builder, builds []*imageBuild) {
 			fmt.Fprintf(b, "    pushed, then deployed %s; in the files until then: %s\n", how, ib.placeholder)
 		}
 	}
+}
+
+// composeWithBuilds rewrites a compose project (a stack loaded from a
+// compose file, deployed as it is) so that each built service names its
+// placeholder image and has no build: section: ferry builds it, not
+// Compose on the host, which has no copy of the context.
+func composeWithBuilds(data []byte, builds []*imageBuild) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) != 1 {
+		return nil, fmt.Errorf("destination: reading the compose project: %v", err)
+	}
+	services := mapGet(doc.Content[0], "services")
+	for _, b := range builds {
+		svc := mapGet(services, b.service)
+		if svc == nil {
+			return nil, fmt.Errorf("destination: the compose project has no service %s", b.service)
+		}
+		mapDelete(svc, "build")
+		if img := mapGet(svc, "image"); img != nil {
+			img.SetString(b.placeholder)
+		} else {
+			svc.Content = append(svc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "image"}, &yaml.Node{Kind: yaml.ScalarNode, Value: b.placeholder})
+		}
+	}
+	return encodeYAML(doc.Content[0])
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,5 +70,39 @@ func TestDeployBuildWithRegistryLogin(t *testing.T) {
 	}
 	if !strings.Contains(stdout+stderr, "docker login "+reg.Addr) {
 		t.Errorf("the output does not show the login step")
+	}
+}
+
+// TestDeployComposeBuild deploys a compose file whose service has a
+// build: section and no image, unchanged, to Docker over sshd: ferry
+// builds the context on the host (Compose there has no copy of it), and
+// a second deploy of the same file builds nothing.
+func TestDeployComposeBuild(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site")
+	os.MkdirAll(site, 0o755)
+	os.WriteFile(filepath.Join(site, "Dockerfile"), []byte("FROM "+testenv.WebappV1+"\nENV MESSAGE=\"built from compose\"\n"), 0o644)
+	file := filepath.Join(dir, "compose.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf("name: %s\nservices:\n  web:\n    build: ./site\n    ports: [\"%d:8080\"]\n", c.name, c.port)), 0o644)
+	t.Cleanup(func() {
+		cs, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+c.name).Output()
+		if ids := strings.Fields(string(cs)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", c.name+"-web").Output()
+		for _, ref := range strings.Fields(string(out)) {
+			exec.Command("docker", "image", "rm", ref).Run()
+		}
+	})
+	code, stdout, _ := c.run(file)
+	if code != exitOK || c.get() != "built from compose" {
+		t.Fatalf("deploy: exit %d, GET / = %q", code, c.get())
+	}
+	if !strings.Contains(stdout, "build "+c.name+"-web:ctx-") {
+		t.Errorf("the output shows no build of %s-web:ctx-...", c.name)
+	}
+	if _, stdout, _ = c.run(file); strings.Contains(stdout, "build "+c.name+"-web:ctx-") {
+		t.Errorf("the second deploy of the same file built again")
 	}
 }

@@ -44,8 +44,8 @@
 // service that declares neither but whose health check talks to a local
 // port (localhost:PORT, 127.0.0.1:PORT) is given that port; a service
 // with no port at all gets no Service, with a warning. A service with
-// build: and no image gets Compose's own image name, "<project>-<service>",
-// and a warning that the image must exist where the cluster pulls from.
+// build: gets a [translate.Build] (ferry builds it on the host) and, with
+// no image, Compose's own image name, "<project>-<service>".
 // A service with replicas > 1 and a named volume becomes a StatefulSet,
 // so that each replica gets its own claim (with a warning: in Compose
 // the replicas share the volume).

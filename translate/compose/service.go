@@ -120,10 +120,8 @@ func (s *svcMap) image() {
 	}
 	if s.app.Image == "" {
 		s.app.Image = s.project.Name + "-" + s.name
-		s.warn([]string{"build"}, "Kubernetes does not build images: the image %q, Compose's name for the built image, must exist where the cluster pulls from", s.app.Image)
-		return
 	}
-	s.warn([]string{"build"}, "Kubernetes does not build images: the image %q must exist where the cluster pulls from", s.app.Image)
+	s.build() // build.go
 }
 
 func (s *svcMap) command() {
