@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-
 	"github.com/ferryhq/ferry/translate"
 )
 
@@ -70,4 +69,3 @@ func isGitContext(c string) bool {
 	}
 	return false
 }
-
