@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/destination"
 	"github.com/ferryhq/ferry/executor"
@@ -109,7 +110,9 @@ func TestBuildLocalContext(t *testing.T) {
 	first := e.containers()
 
 	// Same content: no build, no restart.
+	firstTime := rep.Duration
 	rep = e.mustDeploy(app)
+	t.Logf("first deploy with its build: %s; unchanged redeploy: %s (%.2fx)", firstTime.Round(time.Millisecond), rep.Duration.Round(time.Millisecond), float64(rep.Duration)/float64(firstTime))
 	if built(rep) {
 		t.Errorf("redeploy of unchanged content built again\n%s", rep)
 	}
