@@ -1,6 +1,7 @@
-// Package translate turns one application spec into a Docker Compose file
-// or Kubernetes manifests. It is pure: apart from [Load] reading a file it
-// does no I/O, and the same input always gives the same bytes.
+// Package translate turns an application spec, one app or a [Stack] of
+// services, into a Docker Compose project or Kubernetes objects. It is
+// pure: apart from [Load] and [LoadStack] reading a file it does no I/O,
+// and the same input always gives the same bytes.
 //
 // An [App] is what a user of a hosting platform sets: image, command,
 // ports, domains, env, secrets, volumes, health check, replicas,
@@ -9,7 +10,14 @@
 //
 //	app, err := translate.Load("app.yaml")
 //	files, err := translate.ToCompose(app, translate.WithNetwork("ferry"))
-//	manifests, err := translate.ToKubernetes(app, translate.WithNamespace("shop"))
+//	objects, err := translate.KubernetesObjects(app, translate.WithNamespace("shop"))
+//	manifest := translate.Manifest(objects) // or translate.ToKubernetes
+//
+// A stack of several services is read with [LoadStack] (ferry's spec with
+// a top-level services list or map; a single-app file is a stack of one)
+// or from compose files by package translate/compose, and translated with
+// [StackToCompose] and [StackObjects]. Each target has its own option
+// type, [ComposeOption] and [KubernetesOption].
 //
 // # Validation
 //
@@ -42,9 +50,11 @@
 //
 // # Kubernetes
 //
-// [ToKubernetes] returns one multi-document YAML stream in a fixed order:
-// Namespace, ConfigMap, Secret, PersistentVolumeClaims, Deployment or
-// StatefulSet, Services, Ingress. Every object carries [LabelManagedBy]
+// [KubernetesObjects] returns the objects as data ([Object]: kind, name,
+// namespace, service, whether it holds secrets, and its YAML), in a fixed
+// order: Namespace, ConfigMaps, Secret, PersistentVolumeClaims,
+// Deployment or StatefulSet, Services, Ingress; [Manifest] joins them
+// into one YAML stream, which [ToKubernetes] returns. Every object carries [LabelManagedBy]
 // and [LabelInstance], so a deploy can apply with a label selector and
 // prune what the app no longer has. The pod template carries
 // [ConfigHashAnnotation], so a change of env or secrets rolls the pods.
