@@ -170,6 +170,37 @@ func (p *composeProject) service(app *App) *yaml.Node {
 		// Alone, an app's dependencies are not in the file.
 		svc.set("depends_on", dependsOnNode(app.DependsOn))
 	}
+	composePorts(app, svc)
+	p.volumesOf(app, svc)
+	p.filesOf(app, svc)
+	if h := app.Health; h != nil {
+		svc.set("healthcheck", composeHealth(app, h))
+	}
+	svc.set("deploy", composeDeploy(app))
+	restart := app.Restart
+	if restart == "" {
+		restart = "unless-stopped"
+	}
+	svc.str("restart", restart)
+	if app.StopGracePeriod > 0 {
+		svc.str("stop_grace_period", composeDuration(app.StopGracePeriod))
+	}
+	labels := map[string]string{
+		labelManagedBy: managedBy,
+		labelName:      app.Name,
+		labelInstance:  p.instance,
+	}
+	for k, v := range app.Labels {
+		labels[k] = v
+	}
+	proxyLabels(labels, app, p.o)
+	svc.set("labels", strMap(labels))
+	svc.set("networks", p.networks(app))
+	return svc.node()
+}
+
+// composePorts adds the published ports and the exposed ones.
+func composePorts(app *App, svc *mapNode) {
 	ports := seqNode()
 	var expose []string
 	for _, pt := range app.Ports {
@@ -190,7 +221,10 @@ func (p *composeProject) service(app *App) *yaml.Node {
 		svc.set("ports", ports)
 	}
 	svc.set("expose", strSeq(expose))
+}
 
+// volumesOf adds the service's mounts and their top-level volumes.
+func (p *composeProject) volumesOf(app *App, svc *mapNode) {
 	mounts := seqNode()
 	for _, v := range app.Volumes {
 		if v.Tmpfs {
@@ -225,31 +259,6 @@ func (p *composeProject) service(app *App) *yaml.Node {
 	if len(mounts.Content) > 0 {
 		svc.set("volumes", mounts)
 	}
-	p.filesOf(app, svc)
-	if h := app.Health; h != nil {
-		svc.set("healthcheck", composeHealth(app, h))
-	}
-	svc.set("deploy", composeDeploy(app))
-	restart := app.Restart
-	if restart == "" {
-		restart = "unless-stopped"
-	}
-	svc.str("restart", restart)
-	if app.StopGracePeriod > 0 {
-		svc.str("stop_grace_period", composeDuration(app.StopGracePeriod))
-	}
-	labels := map[string]string{
-		labelManagedBy: managedBy,
-		labelName:      app.Name,
-		labelInstance:  p.instance,
-	}
-	for k, v := range app.Labels {
-		labels[k] = v
-	}
-	proxyLabels(labels, app, p.o)
-	svc.set("labels", strMap(labels))
-	svc.set("networks", p.networks(app))
-	return svc.node()
 }
 
 // networks returns the service's networks: the external one alone for a

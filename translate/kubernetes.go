@@ -392,7 +392,36 @@ func (k *kube) podTemplate() *yaml.Node {
 	meta := newMap().
 		set("labels", strMap(k.labels())).
 		set("annotations", strMap(map[string]string{ConfigHashAnnotation: ConfigHash(app)}))
+	c := k.container()
+	volumes := k.podVolumes(c)
+	c.set("securityContext", containerSecurity(app))
+	pod := newMap()
+	pod.set("enableServiceLinks", boolNode(false))
+	pod.optStr("hostname", app.Hostname)
+	if app.StopGracePeriod > 0 {
+		pod.int("terminationGracePeriodSeconds", seconds(app.StopGracePeriod))
+	}
+	if app.User != "" {
+		uid, gid, hasGid := strings.Cut(app.User, ":")
+		sc := newMap()
+		u, _ := strconv.Atoi(uid)
+		sc.int("runAsUser", u)
+		if hasGid {
+			g, _ := strconv.Atoi(gid)
+			sc.int("runAsGroup", g)
+		}
+		pod.set("securityContext", sc.node())
+	}
+	pod.set("containers", seqNode(c.node()))
+	if len(volumes.Content) > 0 {
+		pod.set("volumes", volumes)
+	}
+	return newMap().set("metadata", meta.node()).set("spec", pod.node()).node()
+}
 
+// container returns the app's container without its volume mounts.
+func (k *kube) container() *mapNode {
+	app := k.app
 	c := newMap()
 	c.str("name", app.Name)
 	c.str("image", app.Image)
@@ -441,7 +470,13 @@ func (k *kube) podTemplate() *yaml.Node {
 		c.set("readinessProbe", k.probe(h, h.retries()))
 		c.set("livenessProbe", k.probe(h, h.retries()))
 	}
+	return c
+}
 
+// podVolumes returns the pod's volumes and sets the container's mounts:
+// bind mounts, tmpfs, claims, secret files and config files.
+func (k *kube) podVolumes(c *mapNode) *yaml.Node {
+	app := k.app
 	mounts := seqNode()
 	volumes := seqNode()
 	for i, v := range app.Volumes {
@@ -506,30 +541,7 @@ func (k *kube) podTemplate() *yaml.Node {
 	if len(mounts.Content) > 0 {
 		c.set("volumeMounts", mounts)
 	}
-
-	c.set("securityContext", containerSecurity(app))
-	pod := newMap()
-	pod.set("enableServiceLinks", boolNode(false))
-	pod.optStr("hostname", app.Hostname)
-	if app.StopGracePeriod > 0 {
-		pod.int("terminationGracePeriodSeconds", seconds(app.StopGracePeriod))
-	}
-	if app.User != "" {
-		uid, gid, hasGid := strings.Cut(app.User, ":")
-		sc := newMap()
-		u, _ := strconv.Atoi(uid)
-		sc.int("runAsUser", u)
-		if hasGid {
-			g, _ := strconv.Atoi(gid)
-			sc.int("runAsGroup", g)
-		}
-		pod.set("securityContext", sc.node())
-	}
-	pod.set("containers", seqNode(c.node()))
-	if len(volumes.Content) > 0 {
-		pod.set("volumes", volumes)
-	}
-	return newMap().set("metadata", meta.node()).set("spec", pod.node()).node()
+	return volumes
 }
 
 // containerSecurity returns the container's securityContext, or nil.

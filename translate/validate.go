@@ -192,6 +192,12 @@ func (a *App) validate(ps *problems) {
 		ps.add("replicas", "%d is more than 10000", a.Replicas)
 	}
 	a.validateResources(ps)
+	a.validateSettings(ps)
+}
+
+// validateSettings checks labels, restart, stop_grace_period, user,
+// aliases and workload.
+func (a *App) validateSettings(ps *problems) {
 	for _, k := range sortedKeys(a.Labels) {
 		p := "labels." + k
 		switch {
@@ -430,6 +436,23 @@ func (a *App) validateSecrets(ps *problems, envNames, files map[string]string) {
 	}
 }
 
+// validateTmpfs checks a tmpfs volume at path p.
+func validateTmpfs(ps *problems, p string, v Volume) {
+	if v.Size != "" {
+		if _, err := ParseBytes(v.Size); err != nil {
+			ps.add(p+".size", "%v", err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"access", v.Access != ""}, {"storage_class", v.StorageClass != ""}, {"selinux", v.SELinux != ""}} {
+		if f.set {
+			ps.add(p+"."+f.name, "does not apply to a tmpfs")
+		}
+	}
+}
+
 func (a *App) validateVolumes(ps *problems, files map[string]string) {
 	names := map[string]bool{}
 	for i, v := range a.Volumes {
@@ -452,19 +475,7 @@ func (a *App) validateVolumes(ps *problems, files map[string]string) {
 			continue
 		}
 		if v.Tmpfs {
-			if v.Size != "" {
-				if _, err := ParseBytes(v.Size); err != nil {
-					ps.add(p+".size", "%v", err)
-				}
-			}
-			for _, f := range []struct {
-				name string
-				set  bool
-			}{{"access", v.Access != ""}, {"storage_class", v.StorageClass != ""}, {"selinux", v.SELinux != ""}} {
-				if f.set {
-					ps.add(p+"."+f.name, "does not apply to a tmpfs")
-				}
-			}
+			validateTmpfs(ps, p, v)
 			continue
 		}
 		if v.Source != "" {
