@@ -154,15 +154,10 @@ func useAppDockerConfig(p *Plan) {
 func pullReusedTags(p *Plan, order []*translate.App) {
 	var images []string
 	for _, a := range order {
-		if strings.HasPrefix(a.Image, placeholderPrefix) || strings.Contains(a.Image, "@") {
+		if strings.HasPrefix(a.Image, placeholderPrefix) {
 			continue
 		}
-		tag := ""
-		if repo := translate.ImageRepository(a.Image); len(repo) < len(a.Image) {
-			tag = a.Image[len(repo)+1:]
-		}
-		switch {
-		case tag == "" || tag == "latest" || tag == "main" || tag == "master" || a.Registry != nil:
+		if translate.ReusedTag(a.Image) || a.Registry != nil {
 			images = append(images, a.Image)
 		}
 	}

@@ -215,3 +215,31 @@ func (b *Build) resolveContext(dir string) {
 		b.Context = filepath.Join(dir, b.Context)
 	}
 }
+
+// ReusedTag reports whether image's tag is one that names a new image
+// from time to time: none (meaning "latest"), "latest", "main" or
+// "master". A digest reference ("repo@sha256:...") never is.
+func ReusedTag(image string) bool {
+	if strings.Contains(image, "@") {
+		return false
+	}
+	repo := ImageRepository(image)
+	if len(repo) == len(image) {
+		return true
+	}
+	switch image[len(repo)+1:] {
+	case "latest", "main", "master":
+		return true
+	}
+	return false
+}
+
+// PullPolicy is the Kubernetes imagePullPolicy ferry sets for image:
+// "Always" for a reused tag (see [ReusedTag]), so that new pods run what
+// the tag names now, and "" (the cluster's default) otherwise.
+func PullPolicy(image string) string {
+	if ReusedTag(image) {
+		return "Always"
+	}
+	return ""
+}

@@ -89,3 +89,14 @@ func TestImageRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestPullPolicy(t *testing.T) {
+	for image, want := range map[string]string{
+		"nginx": "Always", "nginx:latest": "Always", "r.example.com:5000/x:main": "Always", "x:master": "Always",
+		"nginx:1.27": "", "r.example.com:5000/x": "Always", "r.example.com:5000/x@sha256:abc": "", "x:main-2": "",
+	} {
+		if got := translate.PullPolicy(image); got != want {
+			t.Errorf("PullPolicy(%q) = %q, want %q", image, got, want)
+		}
+	}
+}

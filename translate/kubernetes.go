@@ -425,6 +425,7 @@ func (k *kube) container() *mapNode {
 	c := newMap()
 	c.str("name", app.Name)
 	c.str("image", app.Image)
+	c.optStr("imagePullPolicy", PullPolicy(app.Image)) // build.go
 	c.set("command", strSeq(escapeK8s(app.Command)))
 	c.set("args", strSeq(escapeK8s(app.Args)))
 	c.optStr("workingDir", app.WorkingDir)
