@@ -41,9 +41,11 @@ const placeholderPrefix = "ferry-build.invalid/"
 // wraps the step's error; Lines holds the last lines of its output (at
 // most 20), which its message includes.
 type BuildError struct {
-	// Service is the service whose image was built.
+	// Service is the service whose image was built; empty for a
+	// registry login, or the image pull Secret.
 	Service string
-	// Image is the reference being built or pushed.
+	// Image is the reference being built or pushed ("docker login
+	// <registry>", "image pull secret <name>" when Service is empty).
 	Image string
 	// Lines are the last output lines of the failed step.
 	Lines []string
@@ -55,6 +57,9 @@ func (e *BuildError) Error() string { return "destination: " + e.describe() }
 
 func (e *BuildError) describe() string {
 	msg := fmt.Sprintf("image %s of service %s: %v", e.Image, e.Service, describe(e.Err))
+	if e.Service == "" {
+		msg = fmt.Sprintf("%s: %v", e.Image, describe(e.Err))
+	}
 	if len(e.Lines) > 0 {
 		msg += "\nlast lines of the output:\n  " + strings.Join(e.Lines, "\n  ")
 	}

@@ -87,7 +87,7 @@ func (r *deployment) login(ctx context.Context, creds []Credentials) (string, er
 		}}}
 		_, step, lines, err := r.runBuildPipeline(ctx, p)
 		if err != nil {
-			return step, &BuildError{Service: r.plan.App, Image: reg, Lines: lines, Err: registryError(err, lines, reg)}
+			return step, &BuildError{Image: "docker login " + reg, Lines: lines, Err: registryError(err, lines, reg)}
 		}
 	}
 	return "", nil
@@ -149,7 +149,7 @@ fi
 	}}
 	_, step, lines, err := r.runBuildPipeline(ctx, p)
 	if err != nil {
-		return step, &BuildError{Service: r.plan.App, Image: name, Lines: lines, Err: err}
+		return step, &BuildError{Image: "image pull secret " + name, Lines: lines, Err: err}
 	}
 	return "", nil
 }
@@ -159,7 +159,7 @@ func registryError(err error, lines []string, registry string) error {
 	text := strings.ToLower(strings.Join(lines, "\n") + "\n" + err.Error())
 	for _, s := range []string{"unauthorized", "incorrect username or password", "authentication required", "401", "no basic auth credentials"} {
 		if strings.Contains(text, s) {
-			return fmt.Errorf("registry %s: %w: %v", registry, ErrRegistryAuth, describe(err))
+			return fmt.Errorf("%w: %v", ErrRegistryAuth, describe(err))
 		}
 	}
 	return err
