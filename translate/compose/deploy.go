@@ -30,7 +30,6 @@ func (s *svcMap) deploy() {
 	}
 	for key, set := range map[string]bool{
 		"labels":          len(d.Labels) > 0,
-		"update_config":   d.UpdateConfig != nil,
 		"rollback_config": d.RollbackConfig != nil,
 		"restart_policy":  d.RestartPolicy != nil,
 		"placement":       len(d.Placement.Constraints) > 0 || len(d.Placement.Preferences) > 0 || d.Placement.MaxReplicas > 0,
@@ -39,6 +38,10 @@ func (s *svcMap) deploy() {
 		if set {
 			s.warn(append(p, key), "%s", notTranslated)
 		}
+	}
+	if u := d.UpdateConfig; u != nil && (u.Order != "start-first" || u.Parallelism != nil || u.Delay != 0 ||
+		u.FailureAction != "" || u.Monitor != 0 || u.MaxFailureRatio != 0) {
+		s.warn(append(p, "update_config"), "Kubernetes updates start-first (maxUnavailable 0); parallelism, delay, failure_action, monitor, max_failure_ratio and stop-first are %s", notTranslated)
 	}
 	for name, r := range map[string]*types.Resource{"limits": d.Resources.Limits, "reservations": d.Resources.Reservations} {
 		if r != nil && (r.Pids != 0 || len(r.Devices) > 0 || len(r.GenericResources) > 0) {
