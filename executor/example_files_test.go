@@ -5,54 +5,91 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/executor/executortest"
 	"golang.org/x/crypto/ssh"
 )
 
 func ExampleKnownHosts() {
-	// ~/.ssh/known_hosts, hashed entries and @cert-authority lines
-	// included. An unknown or changed host key fails Dial with a
-	// *HostKeyError carrying the fingerprint.
-	hk, err := executor.KnownHosts()
+	srv := executortest.NewUnstartedServer(nil) // a host on loopback
+	srv.Start()
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := executor.PrivateKeyFile(os.ExpandEnv("$HOME/.ssh/id_ed25519"), nil)
+	defer os.RemoveAll(dir)
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(srv.KnownHostsLine()+"\n"), 0o600)
+
+	// Without arguments: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
+	// Hashed entries and @cert-authority lines are understood.
+	hk, err := executor.KnownHosts(kh)
 	if err != nil {
 		log.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := executor.Dial(ctx, "web1.example.com", &executor.Config{User: "deploy", Auth: []ssh.AuthMethod{key}, HostKeys: hk})
+	cfg := srv.Config()
+	cfg.HostKeys = hk
+	c, err := executor.Dial(ctx, srv.Addr, cfg)
 	if err != nil {
-		var he *executor.HostKeyError
-		if errors.As(err, &he) && he.Unknown() {
-			log.Fatalf("first connection to %s: check fingerprint %s", he.Host, he.Fingerprint)
-		}
 		log.Fatal(err)
 	}
 	defer c.Close()
+	out, err := c.Command("echo", "host key verified").Output(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+
+	// A host the file does not know is refused with a *HostKeyError.
+	other := executortest.NewUnstartedServer(nil)
+	other.Start()
+	defer other.Close()
+	_, err = executor.Dial(ctx, other.Addr, cfg)
+	var he *executor.HostKeyError
+	if errors.As(err, &he) && he.Unknown() {
+		fmt.Println("unknown host, fingerprint", he.Fingerprint == ssh.FingerprintSHA256(other.HostKey))
+	}
+	// Output:
+	// host key verified
+	// unknown host, fingerprint true
 }
 
 func ExampleAcceptNewHostKeys() {
+	srv := executortest.NewUnstartedServer(nil)
+	srv.Start()
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
 	// Trust on first use, recorded in a file of the caller's choosing;
 	// a changed key is still refused.
-	hk, err := executor.AcceptNewHostKeys("/var/lib/deployer/known_hosts")
+	file := filepath.Join(dir, "known_hosts")
+	hk, err := executor.AcceptNewHostKeys(file)
 	if err != nil {
 		log.Fatal(err)
 	}
-	agent, err := executor.Agent()
+	cfg := srv.Config()
+	cfg.HostKeys = hk
+	c, err := executor.Dial(context.Background(), srv.Addr, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := executor.Dial(context.Background(), "10.0.0.5:2222", &executor.Config{User: "deploy", Auth: []ssh.AuthMethod{agent}, HostKeys: hk})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
+	c.Close()
+	b, _ := os.ReadFile(file)
+	fmt.Println("recorded:", strings.Contains(string(b), srv.KnownHostsLine()))
+	// Output: recorded: true
 }
 
 func ExampleConfig_jump() {
@@ -74,10 +111,31 @@ func ExampleConfig_jump() {
 }
 
 func ExampleSSHConfig_Resolve() {
+	srv := executortest.NewUnstartedServer(nil)
+	srv.Start()
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.WriteFile(filepath.Join(dir, "id_ed25519"), srv.ClientKeyPEM(), 0o600)
+	os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(srv.KnownHostsLine()+"\n"), 0o600)
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	os.WriteFile(filepath.Join(dir, "config"), []byte(fmt.Sprintf(`Host web
+    HostName %s
+    Port %s
+    User %s
+    IdentityFile %s/id_ed25519
+    IdentityAgent none
+    UserKnownHostsFile %s/known_hosts
+    ConnectTimeout 10
+`, host, port, srv.User, dir, dir)), 0o600)
+
 	// What "ssh web" would do: HostName, Port, User, IdentityFile,
 	// ProxyJump, known hosts files, StrictHostKeyChecking and
-	// ConnectTimeout (as Config.DialTimeout) from ~/.ssh/config.
-	cfg, err := executor.LoadSSHConfig("")
+	// ConnectTimeout (as Config.DialTimeout). "" means ~/.ssh/config.
+	cfg, err := executor.LoadSSHConfig(filepath.Join(dir, "config"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,30 +143,66 @@ func ExampleSSHConfig_Resolve() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := executor.Dial(context.Background(), h.Addr, h.Config)
+	ctx := context.Background()
+	c, err := executor.Dial(ctx, h.Addr, h.Config)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
-}
-
-func ExampleClient_Upload() {
-	var c *executor.Client // from executor.Dial
-	ctx := context.Background()
-	progress := executor.ObserverFunc(func(e executor.Event) {
-		fmt.Printf("\r%s: %d/%d bytes", e.Step, e.Bytes, e.Total)
-	})
-	// A directory, recursively; each file replaced atomically. /etc is
-	// not writable by the login user: the files go through sudo and end
-	// up owned by root.
-	err := c.Upload(ctx, "deploy/manifests", "/etc/myapp/manifests", &executor.FileOptions{Owner: "root:root", Observer: progress})
+	out, err := c.Command("echo", "logged in as web's user").Output(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
-	// A secret, 0600, never on a command line.
-	if err := c.WriteFile(ctx, "/srv/myapp/.env", []byte("DB_PASSWORD=s3cret\n"), 0o600); err != nil {
+	fmt.Print(string(out), "dial timeout ", h.Config.DialTimeout, "\n")
+	// Output:
+	// logged in as web's user
+	// dial timeout 10s
+}
+
+func ExampleClient_Upload() {
+	srv := executortest.NewUnstartedServer(nil) // its SFTP serves this machine
+	srv.Start()
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := executor.Dial(ctx, srv.Addr, srv.Config())
+	if err != nil {
 		log.Fatal(err)
 	}
+	defer c.Close()
+	local, err := os.MkdirTemp("", "manifests")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(local)
+	os.WriteFile(filepath.Join(local, "app.yaml"), []byte("kind: Deployment\n"), 0o644)
+	remote, err := os.MkdirTemp("", "srv")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(remote)
+
+	var last executor.Event
+	progress := executor.ObserverFunc(func(e executor.Event) { last = e })
+	// A directory, recursively; each file replaced atomically. Where the
+	// login user may not write, files go through sudo (FileOptions.Owner
+	// and Sudo say how).
+	err = c.Upload(ctx, local, filepath.Join(remote, "manifests"), &executor.FileOptions{Observer: progress})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s: %d of %d bytes\n", filepath.Base(last.Step), last.Bytes, last.Total)
+	// A secret: 0600 from its first byte, never on a command line.
+	if err := c.WriteFile(ctx, filepath.Join(remote, ".env"), []byte("DB_PASSWORD=s3cret\n"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(remote, ".env"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(".env:", fi.Mode())
+	// Output:
+	// app.yaml: 17 of 17 bytes
+	// .env: -rw-------
 }
 
 func ExampleFleet_Run() {

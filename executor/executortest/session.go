@@ -114,6 +114,24 @@ func killGroup(pgid int) { syscall.Kill(-pgid, syscall.SIGKILL) }
 // that returns EOF when the channel ends, or [Server.Close] blocks. The
 // command's process group is killed by [Server.Close].
 func Exec(s *Session) int {
+	p, err := startShell(s)
+	if err != nil {
+		fmt.Fprintf(s.Stderr, "executortest: %v\n", err)
+		return 255
+	}
+	return p.wait(s)
+}
+
+// shellProc is a command started by [Exec], with this process's ends of
+// its standard streams.
+type shellProc struct {
+	cmd             *exec.Cmd
+	inW, outR, errR *os.File
+}
+
+// startShell starts s's command under /bin/sh in a new session, in the
+// server's directory, its standard streams on pipes.
+func startShell(s *Session) (*shellProc, error) {
 	args := []string{"/bin/sh"}
 	if s.Command != "" {
 		args = append(args, "-c", s.Command)
@@ -129,65 +147,65 @@ func Exec(s *Session) int {
 		Dir:         dir,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(s.Stderr, "executortest: %v\n", err)
-		return 255
+	var ends []*os.File // stdin, stdout and stderr: read end, write end
+	closeAll := func(files ...*os.File) {
+		for _, f := range files {
+			f.Close()
+		}
 	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return fail(err)
+	for range 3 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(ends...)
+			return nil, err
+		}
+		ends = append(ends, r, w)
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return fail(err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
-		return fail(err)
-	}
+	inR, inW, outR, outW, errR, errW := ends[0], ends[1], ends[2], ends[3], ends[4], ends[5]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	err := s.srv.start(cmd)
+	closeAll(inR, outW, errW)
+	if err != nil {
+		closeAll(inW, outR, errR)
+		return nil, err
+	}
+	return &shellProc{cmd: cmd, inW: inW, outR: outR, errR: errR}, nil
+}
 
+// start starts cmd, recording its process group for Close; s may be nil
+// (a Session made outside a Server).
+func (s *Server) start(cmd *exec.Cmd) error {
+	if s == nil {
+		return cmd.Start()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("server closed")
+	}
+	// Start under the lock so that Close either sees the process group
+	// or prevents the start.
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.pgids[cmd.Process.Pid] = struct{}{}
+	return nil
+}
+
+// wait relays s's streams and signals to the command until it exits and
+// its output has been copied, and returns its exit status (or sets the
+// exit signal).
+func (p *shellProc) wait(s *Session) int {
+	pgid := p.cmd.Process.Pid
 	serverCtx := context.Background()
 	if s.srv != nil {
 		serverCtx = s.srv.ctx
-		s.srv.mu.Lock()
-		if s.srv.closed {
-			s.srv.mu.Unlock()
-			err = fmt.Errorf("server closed")
-		} else {
-			// Start under the lock so that Close either sees the
-			// process group or prevents the start.
-			err = cmd.Start()
-			if err == nil {
-				s.srv.pgids[cmd.Process.Pid] = struct{}{}
-			}
-			s.srv.mu.Unlock()
-		}
-	} else {
-		err = cmd.Start()
 	}
-	inR.Close()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
-		return fail(err)
-	}
-	pgid := cmd.Process.Pid
-
 	// Standard input: copied until the client sends EOF or the channel
 	// closes; writes fail once no process reads the pipe.
 	copyIn := func() {
-		io.Copy(inW, s.Stdin)
-		inW.Close()
+		io.Copy(p.inW, s.Stdin)
+		p.inW.Close()
 	}
 	if s.srv != nil {
 		// Tracked by Close; it ends when the channel closes after Exec
@@ -205,13 +223,13 @@ func Exec(s *Session) int {
 		io.Copy(w, r)
 		r.Close()
 	}
-	copies.Go(func() { copyOut(s.Stdout, outR) })
-	copies.Go(func() { copyOut(s.Stderr, errR) })
+	copies.Go(func() { copyOut(s.Stdout, p.outR) })
+	copies.Go(func() { copyOut(s.Stderr, p.errR) })
 	// On server close, stop waiting for output from processes that left
 	// the process group.
 	stopOnClose := context.AfterFunc(serverCtx, func() {
-		outR.Close()
-		errR.Close()
+		p.outR.Close()
+		p.errR.Close()
 	})
 
 	exited := make(chan struct{})
@@ -229,7 +247,7 @@ func Exec(s *Session) int {
 		}
 	})
 
-	werr := cmd.Wait()
+	werr := p.cmd.Wait()
 	copies.Wait()
 	close(exited)
 	signals.Wait()
@@ -239,17 +257,35 @@ func Exec(s *Session) int {
 		delete(s.srv.pgids, pgid)
 		s.srv.mu.Unlock()
 	}
+	return p.status(s, werr)
+}
 
-	if werr != nil && cmd.ProcessState == nil {
-		return fail(werr)
+// status is the command's exit status, given Wait's error; for a command
+// killed by a signal, it sets s's exit signal and returns 0.
+func (p *shellProc) status(s *Session, werr error) int {
+	if werr != nil && p.cmd.ProcessState == nil {
+		fmt.Fprintf(s.Stderr, "executortest: %v\n", werr)
+		return 255
 	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ok && ws.Signaled() {
 		s.SetExitSignal(signalName(ws.Signal()))
 		s.coreDumped = ws.CoreDump()
 		return 0
 	}
-	return cmd.ProcessState.ExitCode()
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// handle returns the function that runs sess, a session on ch, with
+// the server's handler, and sends its exit status.
+func (s *Server) handle(ctx context.Context, ch ssh.Channel, sess *Session) func() {
+	sess.Stdin, sess.Stdout, sess.Stderr = ch, ch, ch.Stderr()
+	sess.ctx, sess.srv = ctx, s
+	h := s.Handler
+	if h == nil {
+		h = Exec
+	}
+	return func() { finish(ch, sess, h(sess)) }
 }
 
 // serveSession handles the requests on one session channel until the
@@ -284,32 +320,15 @@ func (s *Server) serveSession(user string, ch ssh.Channel, reqs <-chan *ssh.Requ
 			if done != nil || (req.Type == "exec" && ssh.Unmarshal(req.Payload, &m) != nil) {
 				break
 			}
-			ok = true
 			canSignal = true
-			sess := &Session{
-				Command: m.Command,
-				Env:     env,
-				User:    user,
-				Stdin:   ch,
-				Stdout:  ch,
-				Stderr:  ch.Stderr(),
-				Signals: sigs,
-				ctx:     ctx,
-				srv:     s,
-			}
-			h := s.Handler
-			if h == nil {
-				h = Exec
-			}
 			req.Reply(true, nil)
-			start(func() { finish(ch, sess, h(sess)) })
+			start(s.handle(ctx, ch, &Session{Command: m.Command, Env: env, User: user, Signals: sigs}))
 			continue
 		case "subsystem":
 			var m struct{ Name string }
 			if done != nil || ssh.Unmarshal(req.Payload, &m) != nil || m.Name != "sftp" {
 				break
 			}
-			ok = true
 			req.Reply(true, nil)
 			start(func() { s.serveSFTP(ch) })
 			continue
