@@ -104,6 +104,9 @@ type deployment struct {
 	owner owner
 	// failed is the error returned, once there is one.
 	failed *Error
+	// lockDeadline ends the wait for a held lock; zero until the lock
+	// was first found held.
+	lockDeadline time.Time
 	// secrets are values found while deploying (registry passwords,
 	// build secrets), redacted from the build's pipelines.
 	secrets []string
@@ -121,6 +124,9 @@ func newDeployment(ex executor.Executor, plan *Plan, opts *Options, action strin
 // run deploys the plan's files, or with pick, the files of the release
 // pick chooses from the history.
 func (d *deployment) run(ctx context.Context, pick func([]Record) (*Record, error)) (*Report, error) {
+	if pick == nil && d.fastPath() {
+		return d.deployFast(ctx)
+	}
 	rep := d.rep
 	rep.Start = time.Now()
 	defer func() { rep.Duration = time.Since(rep.Start) }()
@@ -167,7 +173,7 @@ func (d *deployment) run(ctx context.Context, pick func([]Record) (*Record, erro
 		}
 	}
 
-	if err := d.keep(ctx, from); err != nil {
+	if err := d.keep(ctx, from, false); err != nil {
 		return d.fail("record", "keep release", err, OutcomeSucceeded)
 	}
 	rep.Outcome = OutcomeSucceeded

@@ -64,42 +64,60 @@ func (d *deployment) lock(ctx context.Context) ([]Record, error) {
 }
 
 func (d *deployment) takeLock(ctx context.Context) ([]Record, error) {
-	lockDir := path.Join(d.plan.Dir, stateDir, "lock")
-	deadline := time.Now().Add(d.opts.LockWait)
 	for {
-		p := &executor.Pipeline{Name: "lock", Env: []string{"FERRY_DIR=" + d.plan.Dir}, Steps: []executor.Step{
-			{Name: "take lock", Script: lockScript, Env: []string{"FERRY_OWNER=" + d.owner.line}, Save: "lock"},
-			{Name: "read history", Script: historyScript, Save: "history", Hidden: true},
-		}}
+		p := &executor.Pipeline{Name: "lock", Env: []string{"FERRY_DIR=" + d.plan.Dir}, Steps: d.lockSteps()}
 		res, err := d.exec(ctx, p)
-		if err != nil {
+		if again, err := d.lockHeld(ctx, res, err); again {
+			continue
+		} else if err != nil {
 			d.steps(p, res, err)
 			return nil, err
 		}
-		out := res.Saved["lock"]
-		if strings.HasPrefix(out, "acquired") {
-			d.steps(p, res, nil)
-			return parseHistory(res.Saved["history"])
-		}
-		holder, since, now := parseLock(out)
-		if why := d.stale(holder, since, now); why != "" {
-			bp := statePipeline("lock", d.plan.Dir, executor.Step{Name: "break stale lock (" + why + ")", Script: breakScript,
-				Env: []string{"FERRY_STALE=" + holder}})
-			if _, _, err := d.pipeline(ctx, bp); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if time.Now().After(deadline) {
-			d.steps(p, res, nil)
-			return nil, &LockedError{Host: d.ex.Host(), App: d.plan.App, Lock: lockDir, Owner: holder, Since: since}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
+		d.steps(p, res, nil)
+		return parseHistory(string(res.Steps[1].Stdout))
 	}
+}
+
+// lockSteps take the lock and read the history; they stop their
+// pipeline when the lock is held.
+func (d *deployment) lockSteps() []executor.Step {
+	return []executor.Step{
+		{Name: "take lock", Script: lockScript, Env: []string{"FERRY_OWNER=" + d.owner.line}},
+		{Name: "read history", Script: historyScript, Hidden: true},
+	}
+}
+
+// lockHeld looks at the result of the lock steps (the first two of res).
+// When another deploy holds the lock, it breaks the lock if stale, or
+// waits a second if Options.LockWait allows, and says to try again; once
+// the wait is over, it returns a [*LockedError]. Otherwise it returns
+// err as it is.
+func (d *deployment) lockHeld(ctx context.Context, res *executor.Result, err error) (again bool, _ error) {
+	if err == nil || res == nil || len(res.Steps) == 0 || res.Steps[0].ExitCode != lockHeld {
+		return false, err
+	}
+	if d.lockDeadline.IsZero() {
+		d.lockDeadline = time.Now().Add(d.opts.LockWait)
+	}
+	holder, since, now := parseLock(string(res.Steps[0].Stdout))
+	if why := d.stale(holder, since, now); why != "" {
+		bp := statePipeline("lock", d.plan.Dir, executor.Step{Name: "break stale lock (" + why + ")", Script: breakScript,
+			Env: []string{"FERRY_STALE=" + holder}})
+		if _, _, err := d.pipeline(ctx, bp); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if time.Now().After(d.lockDeadline) {
+		lockDir := path.Join(d.plan.Dir, stateDir, "lock")
+		return false, &LockedError{Host: d.ex.Host(), App: d.plan.App, Lock: lockDir, Owner: holder, Since: since}
+	}
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(time.Second):
+	}
+	return true, nil
 }
 
 // parseLock reads the lock script's report on a held lock.

@@ -13,7 +13,9 @@ import (
 // environment (FERRY_*) or as words quoted by shquote, never by pasting
 // unquoted input into shell text.
 
-// lockScript takes the lock (an atomic mkdir) or reports who holds it.
+// lockScript takes the lock (an atomic mkdir), or reports who holds it
+// and exits with lockHeld, so that the steps after it in its pipeline do
+// not run.
 const lockScript = `umask 077
 mkdir -p "$FERRY_DIR/.ferry"
 cd "$FERRY_DIR/.ferry"
@@ -25,8 +27,12 @@ else
   if [ -f lock/owner ]; then echo "owner $(cat lock/owner)"; fi
   echo "since $(date -r lock +%s 2>/dev/null || echo 0)"
   echo "now $(date +%s)"
+  exit 3
 fi
 `
+
+// lockHeld is the lock script's exit status when the lock is held.
+const lockHeld = 3
 
 // historyScript prints the end of the history.
 const historyScript = `if [ -f "$FERRY_DIR/.ferry/history.jsonl" ]; then tail -n 200 "$FERRY_DIR/.ferry/history.jsonl"; fi
