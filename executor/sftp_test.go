@@ -37,7 +37,7 @@ func FuzzPrivateCreate(f *testing.F) {
 		packets := [][]byte{
 			openPacket(1, path, pflags),
 			sftpPacket(6, append([]byte{0, 0, 0, 2}, payload...)), // a write, passed through
-			sftpPacket(sshFxpOpen, payload),                         // an open of any shape
+			sftpPacket(sshFxpOpen, payload),                       // an open of any shape
 			openPacket(3, path, pflags|sshFxfCreat),
 		}
 		var in, want bytes.Buffer
