@@ -41,6 +41,17 @@ type Docker struct {
 	// Timeout is how long the containers have to become running and
 	// healthy. Zero means 2 minutes.
 	Timeout time.Duration
+	// ProxyName names the ferry proxy ([Proxy]) that routes the app's
+	// domains. Empty means [DefaultProxyName]. An update of a service
+	// with domains and no published host port starts the new containers
+	// beside the old ones and switches this proxy to them (see
+	// switch.go); without such a proxy on the host the switch relies on
+	// the labels alone.
+	ProxyName string
+	// Drain is how long the old containers keep serving the requests in
+	// flight after the proxy switched to the new ones, before they are
+	// stopped with their stop grace period. Zero means 2 seconds.
+	Drain time.Duration
 }
 
 const defaultDockerTimeout = 2 * time.Minute
@@ -58,11 +69,11 @@ func (d Docker) PlanStack(stack *translate.Stack) (*Plan, error) {
 }
 
 func (d Docker) plan(s *stackPlan) (*Plan, error) {
-	c, err := newComposePlan(s, d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
+	c, err := newComposePlan(routedStack(s, d.ProxyName), d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPlan("docker", s, c.dir, c.files, c.timeout, nil)
+	p, err := newPlan("docker", s, c.dir, c.files, c.timeout, inPlaceWarnings(s))
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +90,7 @@ func (d Docker) plan(s *stackPlan) (*Plan, error) {
 		wait:    healthScript(c.project, c.timeout),
 		waitAs:  "wait until healthy",
 	})
+	p.Apply.Steps = d.applySteps(s, c, compose, up)
 	p.Diagnose = composeDiagnosis(c.dir, c.project)
 	p.Remove = composeRemove(c.dir, compose, c.project)
 	return p.withSecrets(s), nil

@@ -1,0 +1,413 @@
+package destination_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/destination"
+	"github.com/ferryhq/ferry/executor"
+	"github.com/ferryhq/ferry/internal/testenv"
+	"github.com/ferryhq/ferry/translate"
+)
+
+// proxyEnv is a ferry proxy deployed over real sshd to the Docker
+// engine, with one app routed by it.
+type proxyEnv struct {
+	t                   *testing.T
+	ex                  executor.Executor
+	dir, network        string
+	proxy               destination.Proxy
+	httpPort, httpsPort int
+	target              destination.Docker
+	host                string // the app's domain
+}
+
+func newProxyEnv(t *testing.T) *proxyEnv {
+	t.Helper()
+	image := testenv.ProxyImage(t)
+	testenv.WebappImage(t)
+	testenv.Compose(t)
+	e := &proxyEnv{t: t, ex: dialSSHD(t), dir: t.TempDir(), network: randomName("ferrytest-net-"),
+		httpPort: freePort(t), httpsPort: freePort(t)}
+	name := randomName("ferrytest-proxy-")
+	e.proxy = destination.Proxy{Dir: e.dir, Name: name, Image: image, HTTPPort: e.httpPort, HTTPSPort: e.httpsPort,
+		ACMEEmail: "ops@example.com", Networks: []string{e.network}, Timeout: time.Minute}
+	project := randomName("ferrytest-")
+	e.target = destination.Docker{Dir: e.dir, Network: e.network, Project: project, ProxyName: name,
+		Timeout: time.Minute, Drain: time.Second}
+	e.host = project + ".test"
+	t.Cleanup(func() {
+		// The proxy first: it is attached to the app's network.
+		for _, p := range []string{name, project} {
+			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+p).Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			}
+		}
+		exec.Command("docker", "network", "rm", e.network).Run()
+		exec.Command("docker", "volume", "rm", name+"_data", name+"_config").Run()
+	})
+	return e
+}
+
+func (e *proxyEnv) deployProxy() {
+	e.t.Helper()
+	plan, err := e.proxy.Plan()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := destination.Deploy(ctx, e.ex, plan, nil)
+	if err != nil {
+		e.t.Fatalf("deploy proxy: %v\n%s", err, rep)
+	}
+}
+
+func (e *proxyEnv) app(image string, env map[string]string) *translate.App {
+	return &translate.App{
+		Name:    "web",
+		Image:   image,
+		Ports:   []translate.Port{{Container: 8080}},
+		Domains: []translate.Domain{{Host: e.host}},
+		Env:     env,
+		Health:  &translate.Health{Command: []string{"/webapp", "-healthcheck", "/healthz"}, Interval: time.Second, Timeout: 5 * time.Second, Retries: 5},
+	}
+}
+
+func (e *proxyEnv) deploy(target destination.Docker, app *translate.App, obs executor.Observer) (*destination.Report, error) {
+	e.t.Helper()
+	plan, err := target.Plan(app)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return destination.Deploy(ctx, e.ex, plan, &destination.Options{Observer: obs})
+}
+
+func (e *proxyEnv) mustDeploy(app *translate.App) *destination.Report {
+	e.t.Helper()
+	rec := &recorder{}
+	rep, err := e.deploy(e.target, app, rec)
+	if err != nil {
+		e.t.Fatalf("deploy %s: %v\n%s\n%s", app.Image, err, rep, rec.output())
+	}
+	return rep
+}
+
+// url is the proxy's HTTP address.
+func (e *proxyEnv) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", e.httpPort) }
+
+// get fetches "/" through the proxy with host as the Host header.
+func get(c *http.Client, url, host string) (string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// loop sends a request every 10 ms from two clients, one keeping its
+// connection alive and one opening a new connection each time, and
+// counts what fails.
+type loop struct {
+	total, failed atomic.Int64
+	mu            sync.Mutex
+	errs          []string
+	last          map[string]string // client -> last body
+	stop          chan struct{}
+	wg            sync.WaitGroup
+}
+
+func startLoop(url, host string) *loop {
+	l := &loop{stop: make(chan struct{}), last: map[string]string{}}
+	clients := map[string]*http.Client{
+		"keep-alive":     {Timeout: 10 * time.Second},
+		"new-connection": {Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	for name, c := range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.stop:
+					c.CloseIdleConnections()
+					return
+				case <-tick.C:
+				}
+				body, err := get(c, url, host)
+				l.total.Add(1)
+				l.mu.Lock()
+				if err != nil {
+					l.failed.Add(1)
+					if len(l.errs) < 20 {
+						l.errs = append(l.errs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), name, err))
+					}
+				} else {
+					l.last[name] = body
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loop) close() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func (l *loop) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.errs...)
+}
+
+func (l *loop) lastBodies() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[string]string{}
+	for k, v := range l.last {
+		m[k] = v
+	}
+	return m
+}
+
+// wantServes waits (briefly) until host answers want through the proxy.
+func (e *proxyEnv) wantServes(want string) {
+	e.t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	var got string
+	var err error
+	for range 40 {
+		if got, err = get(c, e.url(), e.host); err == nil && got == want {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	e.t.Fatalf("GET %s Host %s: %q, %v; want %q", e.url(), e.host, got, err, want)
+}
+
+// TestProxyRoutes: the proxy deployed by ferry routes the app's domain
+// (by the Host header) to the app, which publishes no port; another host
+// name does not reach it. A second deploy of the proxy (a changed
+// Caddyfile) keeps the app's routes.
+func TestProxyRoutes(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+
+	c := &http.Client{Timeout: 5 * time.Second}
+	if body, err := get(c, e.url(), "other.test"); err == nil && body == "hello" {
+		t.Errorf("Host other.test reached the app")
+	}
+
+	// The proxy redeployed with another e-mail: its configuration is
+	// reloaded, the app's snippet kept.
+	e.proxy.ACMEEmail = "admin@example.com"
+	e.deployProxy()
+	e.wantServes("hello")
+	plan, err := e.proxy.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := destination.History(context.Background(), e.ex, plan.Dir)
+	if err != nil || len(h) != 2 || h[1].Outcome != destination.OutcomeSucceeded || h[1].Target != "proxy" {
+		t.Errorf("proxy history: %+v, %v", h, err)
+	}
+}
+
+// update is one measured update of the loop tests.
+type update struct {
+	image    string
+	failed   int64
+	requests int64
+	took     time.Duration
+}
+
+// updates deploys images in turn while l runs, and measures each.
+func updates(t *testing.T, deploy func(*translate.App) (*destination.Report, error), mk func(string) *translate.App, l *loop, images []string) []update {
+	t.Helper()
+	var out []update
+	for _, img := range images {
+		f0, n0 := l.failed.Load(), l.total.Load()
+		start := time.Now()
+		if rep, err := deploy(mk(img)); err != nil {
+			t.Fatalf("update to %s: %v\n%s", img, err, rep)
+		}
+		out = append(out, update{image: img, took: time.Since(start), failed: l.failed.Load() - f0, requests: l.total.Load() - n0})
+	}
+	return out
+}
+
+func summary(us []update) (failed, requests int64, took time.Duration) {
+	for _, u := range us {
+		failed += u.failed
+		requests += u.requests
+		took += u.took
+	}
+	return failed, requests, took
+}
+
+// TestProxySwitchZeroFailures: ten updates v1 → v2 → v1 … of an app
+// routed by the proxy, under a request every 10 ms from a keep-alive
+// client and from a new connection each time, fail no request, and the
+// new version answers after each. The same loop against an app that
+// publishes its port (updated in place, with the plan's warning) is
+// measured in the same run for comparison: it is logged, not asserted.
+func TestProxySwitchZeroFailures(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+
+	n := 10
+	if testing.Short() {
+		n = 2
+	}
+	images := make([]string, n)
+	want := map[string]string{testenv.WebappV1: "hello", testenv.WebappV2: "hello v2"}
+	for i := range images {
+		images[i] = testenv.WebappV2
+		if i%2 == 1 {
+			images[i] = testenv.WebappV1
+		}
+	}
+
+	l := startLoop(e.url(), e.host)
+	var us []update
+	for _, img := range images {
+		u := updates(t, func(a *translate.App) (*destination.Report, error) { return e.deploy(e.target, a, nil) },
+			func(img string) *translate.App { return e.app(img, nil) }, l, []string{img})
+		us = append(us, u...)
+		// Right after the deploy, new requests reach the new version.
+		time.Sleep(50 * time.Millisecond)
+		for client, body := range l.lastBodies() {
+			if body != want[img] {
+				t.Errorf("after the update to %s, %s client got %q", img, client, body)
+			}
+		}
+		out, _ := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+e.target.Project).Output()
+		if got := len(strings.Fields(string(out))); got != 1 {
+			t.Errorf("after the update to %s: %d containers run, want 1", img, got)
+		}
+	}
+	l.close()
+	failed, requests, took := summary(us)
+	for i, u := range us {
+		t.Logf("switch update %d to %s: %d failed of %d requests, %s", i+1, u.image, u.failed, u.requests, u.took.Round(time.Millisecond))
+	}
+	if failed != 0 || l.failed.Load() != 0 {
+		t.Errorf("switch: %d of %d requests failed during the updates (%d in all): %v", failed, requests, l.failed.Load(), l.errors())
+	}
+
+	// The baseline: the same loop against the same app publishing its
+	// port, which an update replaces in place.
+	port := freePort(t)
+	inPlace := e.target
+	inPlace.Project = e.target.Project + "-inplace"
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+inPlace.Project).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	})
+	mk := func(img string) *translate.App {
+		a := e.app(img, nil)
+		a.Domains = nil
+		a.Ports[0].Host = port
+		return a
+	}
+	plan, err := inPlace.Plan(mk(testenv.WebappV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0].Message, "replaces it in place") ||
+		!strings.Contains(plan.String(), "  - service web: ports: publishes host port") {
+		t.Errorf("in-place plan: warnings %v", plan.Warnings)
+	}
+	if rep, err := e.deploy(inPlace, mk(testenv.WebappV1), nil); err != nil {
+		t.Fatalf("in-place deploy: %v\n%s", err, rep)
+	}
+	// Four in-place updates are enough to measure (and keep the test
+	// short); the figures are per update.
+	bimages := images[:min(4, len(images))]
+	bl := startLoop(fmt.Sprintf("http://127.0.0.1:%d/", port), "localhost")
+	baseline := updates(t, func(a *translate.App) (*destination.Report, error) { return e.deploy(inPlace, a, nil) }, mk, bl, bimages)
+	time.Sleep(50 * time.Millisecond)
+	bl.close()
+	if got := bl.lastBodies()["new-connection"]; got != want[bimages[len(bimages)-1]] {
+		t.Errorf("in place: after the updates the app answers %q, want %q", got, want[bimages[len(bimages)-1]])
+	}
+	bfailed, brequests, btook := summary(baseline)
+	for i, u := range baseline {
+		t.Logf("in-place update %d to %s: %d failed of %d requests, %s", i+1, u.image, u.failed, u.requests, u.took.Round(time.Millisecond))
+	}
+	t.Logf("FIGURES switch through the proxy: %d updates, %d failed of %d requests (%.2f per update), %.2fs per update; in place (published port): %d updates, %d failed of %d requests (%.2f per update), %.2fs per update",
+		n, failed, requests, float64(failed)/float64(n), took.Seconds()/float64(n),
+		len(bimages), bfailed, brequests, float64(bfailed)/float64(len(bimages)), btook.Seconds()/float64(len(bimages)))
+}
+
+// TestProxyFailedUpdate: an update whose health check fails removes the
+// new containers, leaves the old ones serving and fails no request.
+func TestProxyFailedUpdate(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+	before, _ := exec.Command("docker", "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+e.target.Project).Output()
+
+	l := startLoop(e.url(), e.host)
+	rec := &recorder{}
+	rep, err := e.deploy(e.target, e.app(testenv.WebappV2, map[string]string{"FAIL_HEALTH": "1"}), rec)
+	time.Sleep(50 * time.Millisecond)
+	l.close()
+	var de *destination.Error
+	if !errors.As(err, &de) || de.Phase != "apply" || rep.Outcome != destination.OutcomeRolledBack {
+		t.Fatalf("failed update: %v, outcome %s\n%s", err, rep.Outcome, rep)
+	}
+	if out := rec.output(); !strings.Contains(out, "the old ones keep serving") {
+		t.Errorf("deploy output does not say the new containers were removed:\n%s", out)
+	}
+	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
+		t.Errorf("%d of %d requests failed during the failed update: %v", n, l.total.Load(), l.errors())
+	}
+	for client, body := range l.lastBodies() {
+		if body != "hello" {
+			t.Errorf("after the failed update, %s client got %q", client, body)
+		}
+	}
+	after, _ := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "label=com.docker.compose.project="+e.target.Project).Output()
+	if strings.TrimSpace(string(before)) != strings.TrimSpace(string(after)) {
+		t.Errorf("containers before the failed update:\n%s\nafter:\n%s", before, after)
+	}
+	e.wantServes("hello")
+}
