@@ -5,6 +5,7 @@
 // Usage:
 //
 //	deploy -to docker|swarm|kubernetes [flags] user@host FILE...
+//	deploy -to proxy [-image ref] [-acme-email addr] [-http-port N] [-https-port N] [flags] user@host
 //
 // deploys the spec in FILE: ferry's spec (an app or a stack), or one or
 // more compose files merged in order like `docker compose -f`, told apart
@@ -14,7 +15,11 @@
 // -registry-password-stdin (the password on standard input, as `docker
 // login --password-stdin` takes it), or FERRY_REGISTRY_USER and
 // FERRY_REGISTRY_PASSWORD in the environment, log in to the registry
-// named in the image references. With one of these flags it does something
+// named in the image references. -to proxy deploys ferry's reverse proxy
+// (destination.Proxy, Caddy) instead, listening on the host's ports 80
+// and 443 unless -http-port and -https-port say otherwise; -to docker
+// apps with domains are then routed by it and updated without dropping
+// requests. With one of these flags it does something
 // else with the same app:
 //
 //	-dry-run          print the plan; connect to nothing, change nothing
@@ -95,6 +100,9 @@ type config struct {
 	registryUser          string
 	registryPasswordStdin bool
 	stack                 *translate.Stack
+	// the proxy (proxy.go)
+	proxyImage, acmeEmail, proxyName string
+	httpPort, httpsPort              int
 }
 
 // usageError is bad input: exit code 3.
@@ -125,14 +133,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.remove, "remove", false, "take the app down, keeping its volumes")
 	fs.BoolVar(&c.removeVols, "remove-volumes", false, "take the app down with its volumes")
 	registryFlags(fs, c)
+	proxyFlags(fs, c)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: deploy -to docker|swarm|kubernetes [flags] user@host FILE...\n")
+		fmt.Fprintf(stderr, "usage: deploy -to docker|swarm|kubernetes [flags] user@host FILE...\n       deploy -to proxy [flags] user@host\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, &usageError{err.Error()}
 	}
-	if fs.NArg() < 2 {
+	if fs.NArg() < 2 && (c.to != "proxy" || fs.NArg() != 1) {
 		fs.Usage()
 		return nil, &usageError{"want user@host and a spec file"}
 	}
@@ -158,7 +167,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 func (c *config) target() (destination.Target, error) {
 	switch c.to {
 	case "docker":
-		return destination.Docker{Dir: c.dir, Network: c.network, Timeout: c.timeout}, nil
+		return destination.Docker{Dir: c.dir, Network: c.network, Timeout: c.timeout, ProxyName: c.proxyName}, nil
 	case "swarm":
 		return destination.Swarm{Dir: c.dir, Network: c.network, Timeout: c.timeout}, nil
 	case "kubernetes":
@@ -266,6 +275,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // plan loads the spec and plans it for the target.
 func (c *config) plan() (*destination.Plan, error) {
+	if c.to == "proxy" {
+		return c.proxyPlan()
+	}
 	target, err := c.target()
 	if err != nil {
 		return nil, err
