@@ -411,3 +411,64 @@ func TestProxyFailedUpdate(t *testing.T) {
 	}
 	e.wantServes("hello")
 }
+
+// TestProxyStackSwitch: a stack of two services, "api" (no domain,
+// updated in place) and "web" (a domain, reached through the proxy,
+// depending on api being healthy), is updated service by service in
+// dependency order; requests through the proxy to web never fail.
+func TestProxyStackSwitch(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	stack := func(img string) *translate.Stack {
+		api := e.app(img, nil)
+		api.Name, api.Domains = "api", nil
+		web := e.app(img, nil)
+		web.DependsOn = []translate.Dependency{{Service: "api", Condition: translate.ConditionHealthy}}
+		return &translate.Stack{Name: "web", Services: []*translate.App{web, api}}
+	}
+	deploy := func(img string) *destination.Report {
+		t.Helper()
+		plan, err := e.target.PlanStack(stack(img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		rep, err := destination.Deploy(ctx, e.ex, plan, nil)
+		if err != nil {
+			t.Fatalf("deploy %s: %v\n%s", img, err, rep)
+		}
+		return rep
+	}
+	deploy(testenv.WebappV1)
+	e.wantServes("hello")
+
+	l := startLoop(e.url(), e.host)
+	images := []string{testenv.WebappV2, testenv.WebappV1}
+	for _, img := range images {
+		start := time.Now()
+		rep := deploy(img)
+		t.Logf("stack update to %s: %s", img, time.Since(start).Round(time.Millisecond))
+		var order []string
+		for _, s := range rep.Steps {
+			t.Logf("  %s %s-%s %s: %s", s.Phase, s.Start.Format("15:04:05.000"), s.Start.Add(s.Duration).Format("15:04:05.000"), s.Status, s.Name)
+			if s.Phase == "apply" && strings.HasPrefix(s.Name, "service ") {
+				order = append(order, s.Name)
+			}
+		}
+		if len(order) != 2 || !strings.HasPrefix(order[0], "service api: compose up in place") || !strings.HasPrefix(order[1], "service web: start new containers") {
+			t.Errorf("apply steps %q: want api in place, then web switched", order)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.close()
+	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
+		t.Errorf("%d of %d requests to web failed during the stack updates: %v", n, l.total.Load(), l.errors())
+	}
+	t.Logf("stack: %d updates, %d failed of %d requests through the proxy", len(images), l.failed.Load(), l.total.Load())
+	for client, body := range l.lastBodies() {
+		if body != "hello" {
+			t.Errorf("after the updates, %s client got %q", client, body)
+		}
+	}
+}
