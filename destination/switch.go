@@ -69,7 +69,8 @@ func inPlaceWarning(app *translate.App) *translate.Warning {
 
 // siteLines is the app's Caddyfile snippet, as lines for the shell's
 // printf: literal text quoted, with "$(ups PORT)" where the upstreams
-// of a container port go (the new containers' names with the port).
+// of a container port go (the new containers' addresses on the app's
+// network, with the port).
 func siteLines(app *translate.App) []string {
 	type route struct {
 		path string
@@ -147,8 +148,11 @@ const switchFuncs = `ids() {
 names() {
   for id in "$@"; do docker inspect -f '{{.Name}}' "$id" | sed 's,^/,,'; done
 }
+addrs() { # the containers' addresses on the app's network
+  for id in "$@"; do docker inspect -f "{{with index .NetworkSettings.Networks \"$network\"}}{{.IPAddress}}{{end}}" "$id"; done
+}
 ups() {
-  for n in $new_names; do printf '%s:%s ' "$n" "$1"; done
+  for a in $new_addrs; do printf '%s:%s ' "$a" "$1"; done
 }
 healthy() { # healthy ID...: wait until every container is running and healthy
   deadline=$(( $(date +%s) + timeout ))
@@ -206,6 +210,13 @@ if ! healthy $new; then
   exit 1
 fi
 echo "healthy:" $new_names
+# The proxy dials the containers' addresses, which need no DNS lookup.
+new_addrs=$(addrs $new)
+if [ "$(echo $new_addrs | wc -w)" -ne "$(echo $new | wc -w)" ]; then
+  docker rm -f $new >/dev/null
+  echo "some new containers have no address on network $network:" $new_names >&2
+  exit 1
+fi
 proxy=$(docker ps -q --filter "label=` + ProxyLabel + `=$proxy_name" | head -n 1)
 if [ -n "$proxy" ]; then
   if ! docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$proxy" | tr ' ' '\n' | grep -qxF "$network"; then
