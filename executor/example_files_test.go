@@ -93,21 +93,34 @@ func ExampleAcceptNewHostKeys() {
 }
 
 func ExampleConfig_jump() {
-	hk, _ := executor.KnownHosts()
-	agent, _ := executor.Agent()
-	cfg := &executor.Config{
-		User:     "deploy",
-		Auth:     []ssh.AuthMethod{agent},
-		HostKeys: hk,
-		// Like ProxyJump bastion.example.com,10.1.0.1: each hop's host
-		// key is verified; its User, Auth and HostKeys default to these.
-		Jump: []executor.Hop{{Addr: "bastion.example.com", User: "jump"}, {Addr: "10.1.0.1"}},
-	}
-	c, err := executor.Dial(context.Background(), "10.2.0.7", cfg)
+	bastion := executortest.NewUnstartedServer(nil)
+	bastion.Start()
+	defer bastion.Close()
+	target := executortest.NewUnstartedServer(nil)
+	target.ClientSigner = bastion.ClientSigner // one key for both
+	target.Start()
+	defer target.Close()
+
+	cfg := target.Config()
+	// Like ProxyJump: the target is reached through a channel of the
+	// bastion's connection. Each hop's host key is verified; its User,
+	// Auth and HostKeys default to the target's.
+	cfg.Jump = []executor.Hop{{Addr: bastion.Addr, HostKeys: executor.FixedHostKey(bastion.HostKey)}}
+	ctx := context.Background()
+	c, err := executor.Dial(ctx, target.Addr, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
+	out, err := c.Command("echo", "through the bastion").Output(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	fmt.Println("connections to the bastion:", bastion.Conns())
+	// Output:
+	// through the bastion
+	// connections to the bastion: 1
 }
 
 func ExampleSSHConfig_Resolve() {

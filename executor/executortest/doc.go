@@ -17,7 +17,9 @@
 // process group (see [Exec]). A Handler replaces that with Go code that
 // sees the command, its input and its environment, writes output as it
 // likes and chooses the exit status (see [Session]). The SFTP subsystem
-// is served by github.com/pkg/sftp on the real filesystem.
+// is served by github.com/pkg/sftp on the real filesystem, and
+// direct-tcpip channels (a server used as a jump host) are forwarded
+// from this machine.
 //
 // # Faithfulness
 //

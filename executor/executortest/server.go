@@ -9,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -394,6 +396,10 @@ func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig) {
 	}
 	open := 0 // sessions open on this connection, guarded by s.mu
 	for nc := range chans {
+		if nc.ChannelType() == "direct-tcpip" {
+			s.wg.Go(func() { s.forward(nc) })
+			continue
+		}
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type")
 			continue
@@ -426,4 +432,46 @@ func (s *Server) serveConn(c net.Conn, cfg *ssh.ServerConfig) {
 			s.serveSession(sconn.User(), ch, creqs)
 		})
 	}
+}
+
+// forward serves a direct-tcpip channel (what ssh -J and a jump host in
+// [executor.Config.Jump] open): it dials the requested address from
+// this machine and relays bytes both ways until either side closes, or
+// the server does.
+func (s *Server) forward(nc ssh.NewChannel) {
+	var m struct {
+		Host     string
+		Port     uint32
+		OrigHost string
+		OrigPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &m); err != nil {
+		nc.Reject(ssh.Prohibited, "malformed direct-tcpip request")
+		return
+	}
+	d := net.Dialer{Timeout: handshakeTimeout}
+	target, err := d.DialContext(s.ctx, "tcp", net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		target.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	stop := context.AfterFunc(s.ctx, func() { target.Close() })
+	defer stop()
+	var once sync.Once
+	closeBoth := func() {
+		once.Do(func() {
+			ch.Close()
+			target.Close()
+		})
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { io.Copy(target, ch); closeBoth() })
+	wg.Go(func() { io.Copy(ch, target); closeBoth() })
+	wg.Wait()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -555,4 +556,45 @@ func isZombie(pid int) bool {
 	// The state follows the parenthesised command name.
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// TestForward: the server forwards direct-tcpip channels, as a jump host
+// does, and refuses one whose address cannot be dialled.
+func TestForward(t *testing.T) {
+	srv := executortest.NewServer(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "echo: "+line)
+	}()
+	client, err := ssh.Dial("tcp", srv.Addr, srv.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := client.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hello\n")
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "echo: hello\n" {
+		t.Errorf("through the server: %q", got)
+	}
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := closed.Addr().String()
+	closed.Close()
+	if _, err := client.Dial("tcp", addr); err == nil {
+		t.Error("a direct-tcpip channel to a closed port was accepted")
+	}
 }
