@@ -217,24 +217,3 @@ func ExampleClient_Upload() {
 	// app.yaml: 17 of 17 bytes
 	// .env: -rw-------
 }
-
-func ExampleFleet_Run() {
-	hk, _ := executor.KnownHosts()
-	agent, _ := executor.Agent()
-	f := &executor.Fleet{
-		Config:    &executor.Config{User: "deploy", Auth: []ssh.AuthMethod{agent}, HostKeys: hk},
-		Limit:     20,
-		BatchSize: 5, BatchWait: 30 * time.Second, // rolling
-		MaxFailures: 2,
-	}
-	hosts := []string{"web1", "web2", "root@web3:2222"}
-	results, err := f.Run(context.Background(), hosts, &executor.Pipeline{Steps: []executor.Step{
-		{Args: []string{"docker", "compose", "-f", "/srv/app/compose.yaml", "up", "-d"}},
-	}})
-	for _, r := range results {
-		fmt.Println(r.Addr, r.Err)
-	}
-	if err != nil {
-		os.Exit(1)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/executor/executortest"
@@ -44,7 +45,11 @@ func ExampleFleet() {
 
 	f := &executor.Fleet{
 		Config: &executor.Config{User: a.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(a.ClientSigner)}, HostKeys: hostKeys},
-		Limit:  2,
+		Limit:  20, // hosts at once
+		// Rolling: one host per batch, a pause between batches, and no
+		// further batch once a host has failed.
+		BatchSize: 1, BatchWait: 10 * time.Millisecond,
+		MaxFailures: 1,
 	}
 	results, err := f.Run(context.Background(), []string{a.Addr, b.Addr}, &executor.Pipeline{Steps: []executor.Step{
 		{Name: "greet", Args: []string{"echo", "ready"}, Save: "greeting"},
