@@ -215,6 +215,7 @@ func TestKubernetesDiagnosticsAndRemove(t *testing.T) {
 
 	e.target.Timeout = 60 * time.Second
 	app := kubeApp(testenv.WebappV1)
+	app.Replicas = 1
 	app.Volumes = []translate.Volume{{Name: "data", Target: "/data"}}
 	e.mustDeploy(app)
 	plan, err := e.target.Plan(app)

@@ -259,3 +259,41 @@ func TestDeploySwarm(t *testing.T) {
 		t.Errorf("network %s, created by the deploy, not removed", c.name)
 	}
 }
+
+// TestDeployKubernetesCreateNamespace: -to kubernetes -create-namespace
+// deploys into a namespace that did not exist, and -remove takes the
+// app's objects down again.
+func TestDeployKubernetesCreateNamespace(t *testing.T) {
+	kc := testenv.Kubeconfig(t)
+	s := sshdtest.Start(t, sshdtest.Options{})
+	_, sshPort, _ := net.SplitHostPort(s.Addr)
+	ns := fmt.Sprintf("ferry-cli-%d", freePort(t))
+	kubectl := func(args ...string) (string, error) {
+		out, err := exec.Command("kubectl", append([]string{"--kubeconfig", kc}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	t.Cleanup(func() { kubectl("delete", "namespace", ns, "--wait=false") })
+	if _, err := kubectl("get", "namespace", ns); err == nil {
+		t.Fatalf("namespace %s exists before the test", ns)
+	}
+	spec := filepath.Join(t.TempDir(), "app.yaml")
+	os.WriteFile(spec, []byte("name: web\nimage: ferry-webapp:v1\nports:\n  - container: 8080\n"), 0o644)
+	args := func(flags ...string) []string {
+		a := append([]string{"-to", "kubernetes", "-i", s.KeyFile, "-known-hosts", s.KnownHosts, "-p", sshPort,
+			"-dir", t.TempDir(), "-kubeconfig", kc, "-namespace", ns, "-create-namespace", "-timeout", "90s"}, flags...)
+		return append(a, s.User+"@"+s.Host, spec)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(args(), &out, &errOut); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if got, err := kubectl("-n", ns, "get", "deployment", "web", "-o", "name"); err != nil || got != "deployment.apps/web" {
+		t.Errorf("deployment in the new namespace: %q, %v", got, err)
+	}
+	if code := run(args("-remove"), &out, &errOut); code != 0 {
+		t.Fatalf("remove: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if got, _ := kubectl("-n", ns, "get", "deployments,services", "-l", "app.kubernetes.io/instance=web", "-o", "name"); got != "" {
+		t.Errorf("left after -remove: %s", got)
+	}
+}
