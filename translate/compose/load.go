@@ -196,8 +196,9 @@ func escapeDollars(n *yaml.Node) {
 }
 
 var (
-	yamlLineRE  = regexp.MustCompile(`(?:yaml: )?line (\d+):`)
-	schemaKeyRE = regexp.MustCompile(`^(?:validating [^:]+: )?([\w.\-\[\]]+) (?:additional properties '([^']+)' not allowed|.*)`)
+	yamlLineRE      = regexp.MustCompile(`(?:yaml: )?line (\d+):`)
+	interpolatingRE = regexp.MustCompile(`interpolating ([\w.\-]+)`)
+	schemaKeyRE     = regexp.MustCompile(`^(?:validating [^:]+: )?([\w.\-\[\]]+) (?:additional properties '([^']+)' not allowed|.*)`)
 )
 
 // locate turns a loader error into an [*Error] with the file and, where
@@ -218,11 +219,16 @@ func locate(files []string, err error) error {
 		}
 		return e
 	}
-	if m := schemaKeyRE.FindStringSubmatch(msg); m != nil {
-		path := strings.Split(m[1], ".")
+	var path []string
+	if m := interpolatingRE.FindStringSubmatch(msg); m != nil {
+		path = strings.Split(m[1], ".")
+	} else if m := schemaKeyRE.FindStringSubmatch(msg); m != nil {
+		path = strings.Split(m[1], ".")
 		if m[2] != "" {
 			path = append(path, m[2])
 		}
+	}
+	if path != nil {
 		candidates := files
 		if e.File != "" {
 			candidates = []string{e.File}
@@ -233,6 +239,9 @@ func locate(files []string, err error) error {
 				break
 			}
 		}
+	}
+	if e.File == "" && len(files) == 1 {
+		e.File = files[0]
 	}
 	return e
 }
