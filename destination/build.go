@@ -298,8 +298,12 @@ func (r *deployment) build(ctx context.Context) (string, error) {
 	if err != nil {
 		return "registry credentials", err
 	}
-	if step, err := r.login(ctx, creds); err != nil {
-		return step, err
+	// Kubernetes pulls with the image pull Secret: the kubectl host logs
+	// in only to push what it builds.
+	if r.plan.kube == nil || len(r.plan.builds) > 0 {
+		if step, err := r.login(ctx, creds); err != nil {
+			return step, err
+		}
 	}
 	if step, err := r.pullSecret(ctx, creds); err != nil {
 		return step, err

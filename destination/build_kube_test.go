@@ -2,6 +2,7 @@ package destination_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,5 +80,34 @@ func TestBuildKubernetes(t *testing.T) {
 	}
 	if rsAfter := e.replicaSets(); strings.Join(rsAfter, ",") != strings.Join(rsBefore, ",") {
 		t.Errorf("unchanged redeploy rolled out: %v -> %v", rsBefore, rsAfter)
+	}
+}
+
+// TestKubernetesPrivateImage deploys an image of the private registry,
+// not built, to Kubernetes: the credentials become the image pull Secret
+// the pods reference, and the kubectl host needs no Docker engine for it
+// (DOCKER_HOST points nowhere here).
+func TestKubernetesPrivateImage(t *testing.T) {
+	reg := testenv.Registry(t)
+	e := newKubeEnv(t)
+	ex := withEnv{Executor: e.ex, env: []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}}
+	app := kubeApp(reg.Addr + "/" + e.ns + "/web:1")
+	plan, err := e.target.Plan(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	opts := &destination.Options{Registries: []destination.Credentials{{Registry: reg.Addr, User: reg.User, Password: reg.Password}}}
+	if rep, err := destination.Deploy(ctx, ex, plan, opts); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, rep)
+	}
+	if got := e.kubectl("get", "pods", "-l", "app.kubernetes.io/instance=web", "-o", "jsonpath={.items[*].spec.imagePullSecrets[*].name}"); !strings.Contains(got, "ferry-registry-web") {
+		t.Errorf("pods' imagePullSecrets = %q, want ferry-registry-web", got)
+	}
+	data := e.kubectl("get", "secret", "ferry-registry-web", "-o", "jsonpath={.data.\\.dockerconfigjson}")
+	cfg, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || !strings.Contains(string(cfg), reg.Addr) || !strings.Contains(string(cfg), reg.Password) {
+		t.Errorf("pull secret holds %q (%v), want the registry's credentials", cfg, err)
 	}
 }
