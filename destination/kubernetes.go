@@ -311,39 +311,54 @@ func (kp *kubePlan) selector() string {
 	return translate.LabelInstance + "=" + kp.s.Name + "," + translate.LabelManagedBy + "=ferry"
 }
 
-// prune returns the steps that delete, for each kind of the allowlist,
-// the stack's objects the manifest no longer holds, and the same as a
-// script for the rollback.
+// prune returns the step that deletes the stack's objects of the
+// allowlist's kinds that the manifest no longer holds, and the same as a
+// script for the rollback. It lists the stack's objects of every
+// allowed kind with one kubectl get and deletes what is left over with
+// one kubectl delete, run only when something is: a deploy that prunes
+// nothing runs one kubectl, not one per kind.
 func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 	allow := kp.k.PruneAllowlist
 	if allow == nil {
 		allow = defaultPruneAllowlist
 	}
-	var steps []executor.Step
-	var script strings.Builder
+	kinds := map[string]bool{}
 	for _, a := range allow {
 		parts := strings.Split(a, "/")
 		if len(parts) != 3 {
 			return nil, "", fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
 		}
-		resource := strings.ToLower(parts[2])
-		if parts[0] != "core" && parts[0] != "" {
-			resource += "." + parts[0]
-		}
-		var keep []string
-		for _, o := range kp.objects {
-			if o.Kind == parts[2] && o.Group() == strings.TrimPrefix(parts[0], "core") {
-				keep = append(keep, "metadata.name!="+o.Name)
-			}
-		}
-		args := kp.kc("delete", resource, "--namespace", kp.ns, "-l", kp.selector(), "--ignore-not-found", "--wait=false")
-		if len(keep) > 0 {
-			args = append(args, "--field-selector", strings.Join(keep, ","))
-		}
-		steps = append(steps, executor.Step{Name: "prune " + parts[2], Args: args})
-		script.WriteString(quoted(args...) + "\n")
+		kinds[strings.TrimPrefix(parts[0], "core")+"/"+parts[2]] = true
 	}
-	return steps, script.String(), nil
+	if len(kinds) == 0 {
+		return nil, "", nil
+	}
+	// kubectl get -o name prints "configmap/web", "deployment.apps/web".
+	var keep []string
+	for _, o := range kp.objects {
+		if kinds[o.Group()+"/"+o.Kind] {
+			name := strings.ToLower(o.Kind)
+			if o.Group() != "" {
+				name += "." + o.Group()
+			}
+			keep = append(keep, name+"/"+o.Name)
+		}
+	}
+	get := kp.kc("get", strings.Join(pruneResources(allow), ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
+	del := kp.kc("delete", "--namespace", kp.ns, "--ignore-not-found", "--wait=false")
+	if len(keep) == 0 {
+		keep = []string{"-"} // matches no kubectl name
+	}
+	script := fmt.Sprintf(`keep=$(printf '%%s\n' %s)
+all=$(%s)
+old=$(printf '%%s\n' "$all" | grep -vxF "$keep" || true)
+if [ -z "$old" ]; then
+  echo "nothing to prune"
+else
+  %s $old
+fi
+`, quoted(keep...), quoted(get...), quoted(del...))
+	return []executor.Step{{Name: "prune", Script: script}}, script, nil
 }
 
 // removable lists the resources Remove deletes: those of the prune
@@ -360,7 +375,7 @@ func (kp *kubePlan) removable() []string {
 // first workload in the namespace.
 func (kp *kubePlan) check(dir string) *executor.Pipeline {
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
-		{Name: "kubectl", Args: kp.kc("version", "--client")},
+		{Name: "kubectl", Script: fmt.Sprintf("command -v %[1]s >/dev/null || { echo \"%[1]s: not found on the PATH\" >&2; exit 127; }\necho \"kubectl: $(command -v %[1]s)\"\n", quoted(kp.kc()[0]))},
 	}}
 	if kc := kp.k.Kubeconfig; kc != "" {
 		check.Steps = append(check.Steps, executor.Step{Name: "kubeconfig", Script: fmt.Sprintf(
