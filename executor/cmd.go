@@ -66,6 +66,7 @@ type Cmd struct {
 	stopDone chan bool
 	stderrTl *capture
 	errDemux *demux // strips the pid marker from stderr
+	gate     *stdinGate
 	mu       sync.Mutex
 	outMu    sync.Mutex
 }
@@ -120,16 +121,23 @@ func (c *Cmd) Start(ctx context.Context) error {
 	if stderr != nil {
 		errw = io.MultiWriter(stderr, c.stderrTl)
 	}
+	var stdin io.Reader
+	if c.Stdin != nil {
+		c.gate = newStdinGate(c.Stdin)
+		stdin = c.gate
+	}
 	gotPid := false
 	errDemux := newDemux(nonce, func(b []byte) { errw.Write(b) }, func(m string) {
 		if kind, n, _, err := parseMarker(m); err == nil && kind == "pid" && !gotPid {
 			gotPid = true
+			c.gate.release(true)
 			c.pgid <- n
 		}
 	})
 	c.errDemux = errDemux
-	p, err := c.r.start(ctx, cmdScript(sp, nonce), c.Stdin, stdout, errDemux, false)
+	p, err := c.r.start(ctx, cmdScript(sp, nonce, c.GracePeriod), stdin, stdout, errDemux, false)
 	if err != nil {
+		c.gate.release(false)
 		return err
 	}
 	c.p = p
@@ -150,7 +158,7 @@ func (c *Cmd) Start(ctx context.Context) error {
 			return
 		case <-time.After(10 * time.Second):
 		}
-		stop(c.r, pgid, c.GracePeriod, c.User != "", c.stopped)
+		stop(c.r, stopTarget{pgid: pgid, token: runToken(nonce)}, c.GracePeriod, c.User != "", c.stopped)
 		c.stopDone <- true
 	}()
 	go func() {
@@ -194,6 +202,7 @@ func (c *Cmd) Wait() error {
 	c.finished = true
 	c.mu.Unlock()
 	st, err := c.p.wait(c.WaitDelay)
+	c.gate.release(false)
 	c.errDemux.Flush() // stderr may end like the start of a marker
 	close(c.stopped)
 	if <-c.stopDone {

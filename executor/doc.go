@@ -37,7 +37,11 @@
 // Every blocking call takes a [context.Context] first. When it is
 // cancelled, or a step's Timeout passes, the remote process group is sent
 // SIGTERM and, after a grace period, SIGKILL: cancelling stops the remote
-// work, not only the local goroutine.
+// work, not only the local goroutine. On Linux hosts this includes the
+// processes that left the process group and session, found by the mark
+// every step's processes carry in their environment (FERRY_RUN). When
+// the connection is lost, a watchdog on the host stops the run's
+// processes the same way.
 //
 // # Secrets
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/shquote"
 )
@@ -68,6 +69,9 @@ func (s *spec) check() error {
 // cd, exports, sudo, and the command itself. It runs in a subshell or as
 // the last thing of a script, so exec replaces the shell.
 func (s *spec) body(b *strings.Builder, nonce string, id int) {
+	// Every process of the step inherits its mark, even those that
+	// leave its process group and session (see killScript).
+	fmt.Fprintf(b, "export %s\n", stepToken(nonce, id))
 	if s.Dir != "" {
 		fmt.Fprintf(b, "cd -- %s || exit 1\n", shquote.Quote(s.Dir))
 	}
@@ -93,9 +97,7 @@ func (s *spec) body(b *strings.Builder, nonce string, id int) {
 			argv = append(argv, "sudo", "-n")
 		}
 		argv = append(argv, "-u", s.User)
-		if len(keys) > 0 {
-			argv = append(argv, "--preserve-env="+strings.Join(keys, ","))
-		}
+		argv = append(argv, "--preserve-env="+strings.Join(append(keys, tokenVar), ","))
 		argv = append(argv, "--")
 	}
 	shell := s.Shell
@@ -104,8 +106,13 @@ func (s *spec) body(b *strings.Builder, nonce string, id int) {
 	}
 	switch {
 	case s.Script != "" && s.User != "":
-		// sudo closes descriptors above 2: the script goes on stdin.
-		argv = append(argv, shell, "-e", "-s")
+		// sudo closes descriptors above 2, so the script reaches sudo
+		// on stdin. A constant stub, run as the target user, moves it
+		// to a here-document of its own (which that user may open as
+		// /dev/fd/8) and gives the shell /dev/null as stdin: no
+		// command of the script can read the rest of the script, as
+		// without User.
+		argv = append(argv, "/bin/sh", "-c", sudoScriptStub, shell)
 		fmt.Fprintf(b, "%s%s <<'FERRY_%s_%d'\n", execPrefix(s), shquote.Join(argv), nonce, id)
 		b.WriteString(withNewline(s.Script) + fmt.Sprintf("FERRY_%s_%d\n", nonce, id))
 		return
@@ -118,6 +125,15 @@ func (s *spec) body(b *strings.Builder, nonce string, id int) {
 	argv = append(argv, s.Args...)
 	fmt.Fprintf(b, "%s%s\n", execPrefix(s), shquote.Join(argv))
 }
+
+// sudoScriptStub runs a script that arrives on stdin with the shell in $0,
+// reading it from a here-document rather than from stdin. It reads the
+// script whole first, then becomes the shell, so that the shell is sudo's
+// child as without the stub and signals reach it the same way.
+const sudoScriptStub = `s=$(cat; echo .) || exit 125
+exec "$0" -e /dev/fd/8 </dev/null 8<<FERRY_SCRIPT
+${s%.}
+FERRY_SCRIPT`
 
 // execPrefix is "exec " unless sudo's askpass file must be removed after.
 func execPrefix(s *spec) string {
@@ -136,9 +152,10 @@ func withNewline(s string) string {
 
 // cmdScript is the script for a lone command: report the process group,
 // then become the command, so the session's exit status is the command's.
-func cmdScript(s *spec, nonce string) string {
+func cmdScript(s *spec, nonce string, grace time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "printf '\\036FERRY%s:pid:%%s\\036' \"$$\" >&2\n", nonce)
+	b.WriteString(watchdog(nonce, grace, s.User != ""))
 	s.body(&b, nonce, 0)
 	if s.User != "" && s.SudoPwd != "" {
 		b.WriteString("r=$?; rm -f \"$a\" \"$a.used\"; exit $r\n")
@@ -149,13 +166,18 @@ func cmdScript(s *spec, nonce string) string {
 // batchScript is the script for steps first..first+len(specs)-1 of a
 // pipeline: each runs in a subshell between start and end markers on
 // both streams; a failing step ends the script unless it ignores errors.
-func batchScript(specs []*spec, ignore []bool, first int, nonce string) string {
+func batchScript(specs []*spec, ignore []bool, first int, nonce string, grace time.Duration) string {
 	var b strings.Builder
+	sudo := false
+	for _, s := range specs {
+		sudo = sudo || s.User != ""
+	}
 	// m writes its markers in one write per stream (printf reuses its
 	// format for every argument), so that a step boundary costs the
 	// reader two wake-ups, not four.
 	fmt.Fprintf(&b, "m() { printf '\\036FERRY%s:%%s\\036' \"$@\"; printf '\\036FERRY%s:%%s\\036' \"$@\" >&2; }\n", nonce, nonce)
 	fmt.Fprintf(&b, "m pid:$$ s:%d\n", first)
+	b.WriteString(watchdog(nonce, grace, sudo))
 	for i, s := range specs {
 		id := first + i
 		b.WriteString("(\n")
@@ -183,13 +205,78 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string) string {
 	return b.String()
 }
 
-// killScript signals process group pgid, and every process of session
-// pgid, with sig. With sudo it also signals processes run as other users.
-func killScript(pgid int, sig string, sudo bool) string {
-	p := strconv.Itoa(pgid)
-	s := "kill -" + sig + " -- -" + p + " 2>/dev/null; pkill -" + sig + " -s " + p + " 2>/dev/null"
-	if sudo {
-		s += "; sudo -n kill -" + sig + " -- -" + p + " 2>/dev/null; sudo -n pkill -" + sig + " -s " + p + " 2>/dev/null"
+// tokenVar is the environment variable that marks the processes of a
+// run: tokenVar=<nonce>.<step>. (the trailing dot keeps step 1 apart
+// from step 12).
+const tokenVar = "FERRY_RUN"
+
+// stepToken is the mark of step id's processes.
+func stepToken(nonce string, id int) string {
+	return tokenVar + "=" + nonce + "." + strconv.Itoa(id) + "."
+}
+
+// runToken is the start of the mark of every process of a run.
+func runToken(nonce string) string { return tokenVar + "=" + nonce + "." }
+
+// stopTarget names the processes a stop is for.
+type stopTarget struct {
+	pgid  int    // the run's shell: its process group and session
+	token string // stepToken or runToken: the mark of the processes
+	// step limits the stop to the marked processes where the host lets
+	// them be found (Linux's /proc), so that a stop that arrives late
+	// cannot hit the steps after the one it is for.
+	step bool
+}
+
+// killScript signals the processes of t with sig: on hosts with
+// /proc/PID/environ, every process carrying t's mark (this finds those
+// that left the process group and session, with setsid say); and, unless
+// t is a step found that way, process group t.pgid and every process of
+// session t.pgid. With sudo it does the same as root, for processes run
+// as other users.
+func killScript(t stopTarget, sig string, sudo bool) string {
+	return killText(strconv.Itoa(t.pgid), t.pgid > 1, t.token, t.step, sig, sudo) + "; exit 0\n"
+}
+
+// killText is killScript's shell text for process group p (shell text:
+// a number, or "$$"), used only when group is true.
+func killText(p string, group bool, token string, step bool, sig string, sudo bool) string {
+	grp := "kill -" + sig + " -- -" + p + " 2>/dev/null; pkill -" + sig + " -s " + p + " 2>/dev/null"
+	scan := "for f in $(grep -lF -- " + shquote.Quote(token) + " /proc/[0-9]*/environ 2>/dev/null); do f=${f#/proc/}; kill -" + sig + " \"${f%/environ}\" 2>/dev/null; done"
+	var s string
+	switch {
+	case step && group:
+		s = "if [ -r /proc/self/environ ]; then " + scan + "; else " + grp + "; fi"
+	case group:
+		// The scan first: the group may hold the caller (a watchdog).
+		s = "if [ -r /proc/self/environ ]; then " + scan + "; fi; " + grp
+	default:
+		s = scan
 	}
-	return s + "; exit 0\n"
+	if sudo {
+		s += "; sudo -n /bin/sh -c " + shquote.Quote(s) + " 2>/dev/null"
+	}
+	return s
+}
+
+// watchdog is shell text that starts a watcher of the session in the
+// background. The script runs as a child of the process that started it:
+// sshd's process for the connection (or this program, for [Local]). When
+// that process is gone (the connection was lost, the client killed) while
+// the script still runs, the watcher stops the run's processes as a
+// cancel would: SIGTERM, then SIGKILL after grace. It checks once a
+// second. On hosts without /proc it needs kill -0 to be allowed on the
+// parent, which holds for sshd's per-connection process.
+func watchdog(nonce string, grace time.Duration, sudo bool) string {
+	secs := int((grace + time.Second - 1) / time.Second)
+	if grace <= 0 {
+		secs = int(defaultGrace / time.Second)
+	}
+	t := runToken(nonce)
+	return "(trap '' TERM INT HUP; " +
+		`a() { if [ -d /proc/self ]; then [ -d "/proc/$1" ]; else kill -0 "$1" 2>/dev/null; fi; }; ` +
+		"while a $PPID && a $$; do sleep 1; done; a $$ || exit 0; " +
+		killText("$$", true, t, false, "TERM", sudo) + "; sleep " + strconv.Itoa(secs) + "; " +
+		killText("$$", true, t, false, "KILL", sudo) +
+		") </dev/null >/dev/null 2>&1 &\n"
 }

@@ -83,8 +83,10 @@ type Step struct {
 	// Timeout bounds the step. When it passes, the step's processes are
 	// sent SIGTERM and, after a grace period, SIGKILL. Zero means none.
 	Timeout time.Duration
-	// Hidden keeps the step's output out of events and logs; it is still
-	// captured in the result.
+	// Hidden keeps the step's output out of events (Output events, and
+	// the Result of its StepEnd event), logs and errors (its
+	// [ExitError.Stderr] is empty); it is still captured in the
+	// StepResult that Run returns.
 	Hidden bool
 	// IgnoreErrors lets the pipeline go on when the step fails.
 	IgnoreErrors bool

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -37,6 +38,12 @@ func newRedactor(lists ...[]string) *redactor {
 	for _, l := range lists {
 		for _, s := range l {
 			add(s)
+			// The forms quoting gives it in command lines and error
+			// texts: shell quoting ('\'' for '), Go quoting (%q).
+			add(strings.ReplaceAll(s, "'", `'\''`))
+			if q := strconv.Quote(s); len(q) >= 2 {
+				add(q[1 : len(q)-1])
+			}
 			if strings.ContainsAny(s, "\r\n") {
 				for _, part := range strings.FieldsFunc(s, func(c rune) bool { return c == '\r' || c == '\n' }) {
 					if len(part) >= minSecretLine {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/shquote"
 )
 
 const defaultOutputLimit = 64 << 10
@@ -23,7 +25,7 @@ const batchWaitDelay = 2 * time.Second
 // runPipeline runs p on r. It is shared by [Client.Run] and [Local.Run].
 func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
 	n := len(p.Steps)
-	res := &Result{Host: r.host(), Pipeline: p.Name, Start: time.Now(), Steps: make([]StepResult, n)}
+	res := &Result{Host: r.host(), Start: time.Now(), Steps: make([]StepResult, n)}
 	pr := &pipelineRun{r: r, p: p, res: res, specs: make([]*spec, n)}
 	secrets := [][]string{p.Secrets}
 	for i := range p.Steps {
@@ -33,6 +35,10 @@ func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
 		secrets = append(secrets, []string{pw})
 	}
 	pr.red = newRedactor(secrets...)
+	// Names reach error texts quoted: a secret in a name is redacted
+	// there too, as in every event.
+	pr.name = pr.red.string(p.Name)
+	res.Pipeline = pr.name
 	pr.debug = r.log().Enabled(context.Background(), slog.LevelDebug)
 	pr.limit = p.OutputLimit
 	if pr.limit <= 0 {
@@ -40,7 +46,7 @@ func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
 	}
 	for i := range p.Steps {
 		st := &p.Steps[i]
-		res.Steps[i] = StepResult{Name: stepName(st, i), ExitCode: -1, Skipped: true}
+		res.Steps[i] = StepResult{Name: pr.red.string(stepName(st, i)), ExitCode: -1, Skipped: true}
 		sp := &spec{Args: st.Args, Script: st.Script, Shell: st.Shell, Dir: st.Dir, User: st.User, Stdin: st.Stdin != nil}
 		if sp.Dir == "" {
 			sp.Dir = p.Dir
@@ -84,6 +90,7 @@ func stepName(st *Step, i int) string {
 type pipelineRun struct {
 	r     runner
 	p     *Pipeline
+	name  string // p.Name, redacted
 	res   *Result
 	specs []*spec
 	red   *redactor
@@ -96,7 +103,7 @@ func (pr *pipelineRun) emit(e Event) {
 	if pr.p.Observer == nil {
 		return
 	}
-	e.Host, e.Pipeline = pr.r.host(), pr.p.Name
+	e.Host, e.Pipeline = pr.r.host(), pr.name
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -114,8 +121,10 @@ type stepRun struct {
 	ended    [2]bool
 	done     bool
 	rc       int
-	timedOut bool
+	timedOut bool          // a stop for its Timeout was sent
+	hard     bool          // that stop needed SIGKILL
 	timer    *time.Timer
+	over     chan struct{} // closed by finish
 }
 
 // batch runs steps first..last as one script on one session. It returns
@@ -130,23 +139,24 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		ignore[i] = steps[i].IgnoreErrors
 		sudo = sudo || steps[i].User != ""
 	}
-	script := batchScript(pr.specs[first:last+1], ignore, first, nonce)
+	script := batchScript(pr.specs[first:last+1], ignore, first, nonce, pr.p.GracePeriod)
 
 	var (
 		mu         sync.Mutex
 		cur        = [2]int{-1, -1}
 		runs       = map[int]*stepRun{}
-		pgid       = make(chan int, 1)
-		gotPid     bool
+		pgid       int                    // the script's process group, once known
+		gotPid     = make(chan struct{}) // closed when pgid is known
 		killReq    = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
 		xSeen      int
 		scriptDone = make(chan struct{})
 		stray      = newCapture(2048)
+		gate       *stdinGate // the last step's input, sent once the script runs
 	)
 	get := func(i int) *stepRun {
 		s := runs[i]
 		if s == nil {
-			s = &stepRun{idx: i}
+			s = &stepRun{idx: i, over: make(chan struct{})}
 			for k := 0; k < 2; k++ {
 				k := k
 				s.capt[k] = newCapture(pr.limit)
@@ -187,6 +197,10 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 			return
 		}
 		s.done = true
+		close(s.over)
+		// A step that ended well before its stop reached it was not
+		// stopped.
+		s.timedOut = s.timedOut && (st.code != 0 || st.signal != "")
 		if s.timer != nil {
 			s.timer.Stop()
 		}
@@ -200,20 +214,31 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		sr.Stdout, sr.Stderr = s.capt[0].Bytes(), s.capt[1].Bytes()
 		sr.Truncated = s.capt[0].Truncated() || s.capt[1].Truncated()
 		sr.TimedOut = s.timedOut
+		hidden := pr.p.Steps[s.idx].Hidden
 		if err == nil && (st.code != 0 || st.signal != "") {
-			err = &ExitError{
+			ee := &ExitError{
 				Host: pr.r.host(), Step: sr.Name, Cmd: pr.red.string(pr.cmdString(s.idx)),
 				Code: st.code, Signal: st.signal, Stderr: tail(sr.Stderr, 2048),
 				Timeout: s.timedOut,
 			}
+			if hidden {
+				ee.Stderr = nil // its output stays in the Result only
+			}
+			err = ee
 		}
 		sr.Err = err
-		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: s.idx, Result: sr})
+		ev := sr
+		if hidden {
+			c := *sr
+			c.Stdout, c.Stderr = nil, nil
+			ev = &c
+		}
+		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: s.idx, Result: ev})
 		lvl := "ok"
 		if err != nil {
 			lvl = pr.red.string(err.Error())
 		}
-		pr.r.log().Info("step", "host", pr.r.host(), "pipeline", pr.p.Name, "step", sr.Name, "code", sr.ExitCode, "duration", sr.Duration, "outcome", lvl)
+		pr.r.log().Info("step", "host", pr.r.host(), "pipeline", pr.name, "step", sr.Name, "code", sr.ExitCode, "duration", sr.Duration, "outcome", lvl)
 	}
 	marker := func(k int) func(string) {
 		return func(m string) {
@@ -230,9 +255,10 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 					close(scriptDone)
 				}
 			case "pid":
-				if !gotPid {
-					gotPid = true
-					pgid <- i
+				if pgid == 0 {
+					pgid = i
+					gate.release(true)
+					close(gotPid)
 				}
 			case "s":
 				cur[k] = i
@@ -270,10 +296,12 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 
 	var stdin io.Reader
 	if in := steps[len(steps)-1].Stdin; in != nil {
-		stdin = in
+		gate = newStdinGate(in)
+		stdin = gate
 	}
 	proc, err := pr.r.start(ctx, script, stdin, outD, errD, false)
 	if err != nil {
+		gate.release(false)
 		sr := &pr.res.Steps[first]
 		sr.Skipped = false
 		sr.Err = err
@@ -282,44 +310,51 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		return last + 1, pr.wrap(fmt.Errorf("step %q: %w", sr.Name, err))
 	}
 
-	// Stop the batch's processes when the context ends or a step's
-	// timeout passes.
+	// Stop the batch's processes when the context ends, and a step's
+	// when its timeout passes.
 	exited := make(chan struct{})
-	var killedBy struct {
-		sync.Mutex
-		cancelled bool
-		step      int
-		hard      bool
-	}
-	killedBy.step = -1
+	var cancelled, hard bool // guarded by mu
 	stopper := make(chan struct{})
 	go func() {
 		defer close(stopper)
-		var why int
-		select {
-		case <-exited:
-			return
-		case <-ctx.Done():
-			why = -1
-		case why = <-killReq:
+		for {
+			select {
+			case <-exited:
+				return
+			case <-ctx.Done():
+				mu.Lock()
+				cancelled = true
+				mu.Unlock()
+				select {
+				case <-gotPid:
+				case <-exited:
+					return
+				}
+				h := stop(pr.r, stopTarget{pgid: pgid, token: runToken(nonce)}, pr.p.GracePeriod, sudo, exited)
+				mu.Lock()
+				hard = h
+				mu.Unlock()
+				return
+			case i := <-killReq:
+				// The request names its step: once that step ended,
+				// it is dropped, and the stop itself finds only that
+				// step's processes where the host allows it.
+				mu.Lock()
+				s := runs[i]
+				live := s != nil && s.started && !s.done && pgid != 0
+				if live {
+					s.timedOut = true
+				}
+				mu.Unlock()
+				if !live {
+					continue
+				}
+				h := stop(pr.r, stopTarget{pgid: pgid, token: stepToken(nonce, i), step: true}, pr.p.GracePeriod, sudo, s.over, exited)
+				mu.Lock()
+				s.hard = h
+				mu.Unlock()
+			}
 		}
-		killedBy.Lock()
-		if why < 0 {
-			killedBy.cancelled = true
-		} else {
-			killedBy.step = why
-		}
-		killedBy.Unlock()
-		var pg int
-		select {
-		case pg = <-pgid:
-		case <-exited:
-			return
-		}
-		hard := stop(pr.r, pg, pr.p.GracePeriod, sudo, exited)
-		killedBy.Lock()
-		killedBy.hard = hard
-		killedBy.Unlock()
 	}()
 
 	go func() {
@@ -335,6 +370,7 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		}
 	}()
 	st, werr := proc.wait(0)
+	gate.release(false)
 	outD.Flush()
 	errD.Flush()
 	close(exited)
@@ -342,23 +378,25 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 
 	mu.Lock()
 	defer mu.Unlock()
-	killedBy.Lock()
-	cancelled, tstep, hard := killedBy.cancelled, killedBy.step, killedBy.hard
-	killedBy.Unlock()
 	sig := "TERM"
 	if hard {
 		sig = "KILL"
 	}
 	next := first
+	timedOut := false
 	for i := first; i <= last; i++ {
 		s := runs[i]
 		if s == nil || !s.started {
 			continue
 		}
+		timedOut = timedOut || s.timedOut
 		if !s.done {
 			switch {
-			case tstep == i:
-				s.timedOut = true
+			case s.timedOut:
+				sig := "TERM"
+				if s.hard {
+					sig = "KILL"
+				}
 				finish(s, exitStatus{code: 128 + signalNum(sig), signal: sig}, nil)
 			case cancelled:
 				finish(s, exitStatus{code: -1, signal: sig}, ctx.Err())
@@ -370,7 +408,7 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		}
 		sr := &pr.res.Steps[i]
 		if sr.Err != nil && !(pr.p.Steps[i].IgnoreErrors && !cancelled && !IsTransport(sr.Err)) {
-			return last + 1, pr.wrap(sr.Err)
+			return last + 1, pr.wrap(namedStep(sr))
 		}
 		next = i + 1
 	}
@@ -378,9 +416,9 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		return last + 1, pr.wrap(ctx.Err())
 	}
 	if werr != nil && !errors.Is(werr, ErrWaitDelay) && next <= last {
-		return last + 1, pr.wrap(werr)
+		return last + 1, pr.wrap(fmt.Errorf("step %q: %w", pr.res.Steps[next].Name, werr))
 	}
-	if next <= last && tstep < 0 {
+	if next <= last && !timedOut {
 		// The script ended without running every step and nothing we
 		// know of stopped it.
 		msg := fmt.Sprintf("the host's shell stopped before step %q could start (exit status %d)", pr.res.Steps[next].Name, st.code)
@@ -396,12 +434,23 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	return next, nil
 }
 
+// namedStep returns the step's error, naming the step unless the error
+// already does ([*ExitError] and [*Error] carry it).
+func namedStep(sr *StepResult) error {
+	var ee *ExitError
+	var e *Error
+	if errors.As(sr.Err, &ee) || errors.As(sr.Err, &e) {
+		return sr.Err
+	}
+	return fmt.Errorf("step %q: %w", sr.Name, sr.Err)
+}
+
 // wrap names the pipeline in err, when it has a name.
 func (pr *pipelineRun) wrap(err error) error {
-	if pr.p.Name == "" {
+	if pr.name == "" {
 		return err
 	}
-	return fmt.Errorf("pipeline %q: %w", pr.p.Name, err)
+	return fmt.Errorf("pipeline %q: %w", pr.name, err)
 }
 
 func signalNum(name string) int {
@@ -425,7 +474,11 @@ func (pr *pipelineRun) cmdString(i int) string {
 	if st.Script != "" {
 		return "script"
 	}
-	return (&Cmd{Args: st.Args}).String()
+	args := make([]string, len(st.Args))
+	for i, a := range st.Args {
+		args[i] = pr.red.string(a)
+	}
+	return shquote.Join(args)
 }
 
 func tail(b []byte, n int) []byte {
