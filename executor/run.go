@@ -121,8 +121,8 @@ type stepRun struct {
 	ended    [2]bool
 	done     bool
 	rc       int
-	timedOut bool          // a stop for its Timeout was sent
-	hard     bool          // that stop needed SIGKILL
+	timedOut bool // a stop for its Timeout was sent
+	hard     bool // that stop needed SIGKILL
 	timer    *time.Timer
 	over     chan struct{} // closed by finish
 }
@@ -145,10 +145,12 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		mu         sync.Mutex
 		cur        = [2]int{-1, -1}
 		runs       = map[int]*stepRun{}
-		pgid       int                    // the script's process group, once known
-		gotPid     = make(chan struct{}) // closed when pgid is known
+		pgid       int                            // the script's process group, once known
+		gotPid     = make(chan struct{})          // closed when pgid is known
 		killReq    = make(chan int, len(steps)+1) // step index timed out, or -1: cancelled
 		xSeen      int
+		cancelled  bool // the context ended: stopping everything
+		hard       bool // that stop needed SIGKILL
 		scriptDone = make(chan struct{})
 		stray      = newCapture(2048)
 		gate       *stdinGate // the last step's input, sent once the script runs
@@ -270,7 +272,11 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 				s.rc = rc
 				cur[k] = -1
 				if s.ended[0] && s.ended[1] {
-					finish(s, statusFromShell(rc), nil)
+					var err error
+					if cancelled && rc != 0 {
+						err = ctx.Err() // it failed because we stopped it
+					}
+					finish(s, statusFromShell(rc), err)
 				}
 			}
 		}
@@ -313,7 +319,6 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	// Stop the batch's processes when the context ends, and a step's
 	// when its timeout passes.
 	exited := make(chan struct{})
-	var cancelled, hard bool // guarded by mu
 	stopper := make(chan struct{})
 	go func() {
 		defer close(stopper)

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/executor"
 	"github.com/ferryhq/ferry/internal/sshdtest"
@@ -107,7 +107,7 @@ func TestSetsidDescendantsStopped(t *testing.T) {
 			spawn := "setsid sh -c 'trap \"\" TERM; sleep 300 # " + marker + "' </dev/null >/dev/null 2>&1 &\n"
 			_, err := ex.Run(context.Background(), &executor.Pipeline{
 				GracePeriod: 300 * time.Millisecond,
-				Steps: []executor.Step{{Name: "escape", Timeout: 700 * time.Millisecond, Script: spawn + "sleep 300"}},
+				Steps:       []executor.Step{{Name: "escape", Timeout: 700 * time.Millisecond, Script: spawn + "sleep 300"}},
 			})
 			if !errors.Is(err, executor.ErrTimeout) {
 				t.Fatalf("err = %v", err)
