@@ -421,7 +421,13 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 		return last + 1, pr.wrap(ctx.Err())
 	}
 	if werr != nil && !errors.Is(werr, ErrWaitDelay) && next <= last {
-		return last + 1, pr.wrap(fmt.Errorf("step %q: %w", pr.res.Steps[next].Name, werr))
+		// The connection failed before the step's start marker came
+		// back: it may have started, so it is not reported as skipped.
+		sr := &pr.res.Steps[next]
+		sr.Skipped = false
+		sr.Err = werr
+		pr.emit(Event{Kind: StepEnd, Step: sr.Name, Index: next, Result: sr})
+		return last + 1, pr.wrap(namedStep(sr))
 	}
 	if next <= last && !timedOut {
 		// The script ended without running every step and nothing we

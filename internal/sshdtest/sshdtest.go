@@ -75,6 +75,9 @@ type Server struct {
 	// HostKeys are the server's public host keys: ed25519, ecdsa, rsa.
 	HostKeys []ssh.PublicKey
 
+	opts         Options  // as started, for Restart
+	hostKeyLines []string // as started, for Restart
+
 	cmd     *exec.Cmd
 	logBuf  *lockedBuffer
 	done    chan struct{}
@@ -200,6 +203,7 @@ func New(dir string, opts Options) (*Server, error) {
 		}
 		s.Port = port
 		s.Addr = net.JoinHostPort(opts.Host, strconv.Itoa(port))
+		s.opts, s.hostKeyLines = opts, hostKeyLines
 		lastErr = s.start(opts, hostKeyLines)
 		if lastErr == nil {
 			break
