@@ -67,7 +67,10 @@ func removeImages(t *testing.T, repo, project string) {
 				continue
 			}
 			if f[1] != "<none>" {
-				exec.Command("docker", "image", "rm", f[0]+":"+f[1]).Run()
+				// A removed Swarm stack's containers linger a few seconds.
+				for i := 0; i < 10 && exec.Command("docker", "image", "rm", f[0]+":"+f[1]).Run() != nil; i++ {
+					time.Sleep(time.Second)
+				}
 			}
 			if f[2] != "<none>" {
 				exec.Command("docker", "image", "rm", f[0]+"@"+f[2]).Run()
