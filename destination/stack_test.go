@@ -392,3 +392,89 @@ services:
 		t.Errorf("b's stop signal %q, want SIGINT from the compose file", sig)
 	}
 }
+
+// TestKubernetesStack deploys the three-service stack to the test
+// cluster over real SSH: services applied and rolled out in dependency
+// order, reachable by their names as Services, a no-op redeploy that
+// changes no object, and a failed update of api rolling back the stack.
+func TestKubernetesStack(t *testing.T) {
+	e := newKubeEnv(t)
+	const name = "shop"
+	rep, err := deployStack(t, e.ex, e.target, testStack(name, 0, ""))
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, rep)
+	}
+	// The report shows each service applied after its dependency rolled
+	// out; the cluster shows each Deployment created no earlier than its
+	// dependency became available.
+	var applied []string
+	for _, s := range rep.Steps {
+		if s.Phase == "apply" && !strings.HasPrefix(s.Name, "prune") {
+			applied = append(applied, s.Name)
+		}
+	}
+	want := "apply db, rollout status deployment/db, apply api, rollout status deployment/api, apply web"
+	if got := strings.Join(applied, ", "); got != want {
+		t.Errorf("apply steps: %s\nwant %s", got, want)
+	}
+	stamp := func(jsonpath, deployment string) time.Time {
+		ts, err := time.Parse(time.RFC3339, e.kubectl("get", "deployment", deployment, "-o", "jsonpath="+jsonpath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	const available = `{.status.conditions[?(@.type=="Available")].lastTransitionTime}`
+	for _, pair := range [][2]string{{"db", "api"}, {"api", "web"}} {
+		if ready, created := stamp(available, pair[0]), stamp("{.metadata.creationTimestamp}", pair[1]); created.Before(ready) {
+			t.Errorf("%s created at %s, before %s became available at %s", pair[1], created, pair[0], ready)
+		}
+	}
+	for _, svc := range []string{"db", "api", "web"} {
+		if got := e.kubectl("get", "deployment", svc, "-o", "jsonpath={.status.readyReplicas}"); got != "1" {
+			t.Errorf("deployment %s: ready replicas %q", svc, got)
+		}
+		sel := e.kubectl("get", "service", svc, "-o", `jsonpath={.spec.selector.app\.kubernetes\.io/name}/{.spec.selector.app\.kubernetes\.io/instance}`)
+		if sel != svc+"/"+name {
+			t.Errorf("service %s selects %s", svc, sel)
+		}
+	}
+	e.kubectl("get", "ingress", "web")
+	e.kubectl("get", "persistentvolumeclaim", "db-data")
+	e.kubectl("get", "secret", "api-secrets")
+
+	state := func() string {
+		return e.kubectl("get", "deployment,service,secret,configmap,ingress", "-l", translate.LabelInstance+"="+name,
+			"-o", `jsonpath={range .items[*]}{.kind}/{.metadata.name}:{.metadata.resourceVersion} {end}`)
+	}
+	before := state()
+	if rep, err := deployStack(t, e.ex, e.target, testStack(name, 0, "")); err != nil {
+		t.Fatalf("redeploy: %v\n%s", err, rep)
+	}
+	if after := state(); after != before {
+		t.Errorf("a no-op redeploy changed objects:\n%s\n%s", before, after)
+	}
+
+	// api cannot be scheduled: its rollout fails before web is applied,
+	// and the rollback restores the whole stack.
+	e.target.Timeout = 15 * time.Second
+	bad := testStack(name, 0, " v2")
+	bad.Service("api").Resources.Requests.CPU = "500"
+	rep, err = deployStack(t, e.ex, e.target, bad)
+	var de *destination.Error
+	if !errors.As(err, &de) || rep.Outcome != destination.OutcomeRolledBack {
+		t.Fatalf("failing update: outcome %s, err %v\n%s", rep.Outcome, err, rep)
+	}
+	t.Logf("failing update: %v", err)
+	e.target.Timeout = 60 * time.Second
+	for _, svc := range []string{"db", "api", "web"} {
+		env := e.kubectl("get", "configmap", svc+"-env", "-o", "jsonpath={.data.MESSAGE}")
+		ready := e.kubectl("get", "deployment", svc, "-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}")
+		if env != svc || ready != "1/1" {
+			t.Errorf("after the rollback %s: MESSAGE %q, ready/updated %s", svc, env, ready)
+		}
+	}
+	if cpu := e.kubectl("get", "deployment", "api", "-o", "jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}"); cpu != "" {
+		t.Errorf("after the rollback api still requests cpu %s", cpu)
+	}
+}
