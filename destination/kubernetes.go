@@ -161,7 +161,7 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	p.Rollback = &executor.Pipeline{Name: "rollback", Dir: p.Dir, Steps: []executor.Step{
 		{Name: "restore previous files", Script: restore},
 		{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
-		{Name: "apply previous release", Script: ifPrevious(quoted(kp.apply(kp.manifest())...)+"\n"+pruneScript,
+		{Name: "apply previous release", Script: ifPrevious(pruneScript,
 			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
 		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
 	}}
@@ -331,7 +331,7 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 		kinds[strings.TrimPrefix(parts[0], "core")+"/"+parts[2]] = true
 	}
 	if len(kinds) == 0 {
-		return nil, "", nil
+		return nil, quoted(kp.apply(kp.manifest())...) + "\n", nil
 	}
 	// kubectl get -o name prints "configmap/web", "deployment.apps/web".
 	var keep []string
@@ -358,7 +358,27 @@ else
   %s $old
 fi
 `, quoted(keep...), quoted(get...), quoted(del...))
-	return []executor.Step{{Name: "prune", Script: script}}, script, nil
+	return []executor.Step{{Name: "prune", Script: script}}, kp.applyAndPrune(allow), nil
+}
+
+// applyAndPrune applies the manifests on the host (in a rollback, the
+// previous release's, not this plan's) and deletes the stack's objects
+// of the allowlist's kinds that they do not hold, so that what the
+// failed release added goes too.
+func (kp *kubePlan) applyAndPrune(allow []string) string {
+	apply := append(kp.apply(kp.manifest()), "-o", "name")
+	get := kp.kc("get", strings.Join(pruneResources(allow), ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
+	del := kp.kc("delete", "--namespace", kp.ns, "--ignore-not-found", "--wait=false")
+	return fmt.Sprintf(`keep=$(%s) || exit
+printf '%%s\n' "$keep"
+all=$(%s)
+old=$(printf '%%s\n' "$all" | grep -vxF "$keep" || true)
+if [ -z "$old" ]; then
+  echo "nothing to prune"
+else
+  %s $old
+fi
+`, quoted(apply...), quoted(get...), quoted(del...))
 }
 
 // removable lists the resources Remove deletes: those of the prune

@@ -456,10 +456,12 @@ func TestKubernetesStack(t *testing.T) {
 	}
 
 	// api cannot be scheduled: its rollout fails before web is applied,
-	// and the rollback restores the whole stack.
+	// and the rollback restores the whole stack, without the service the
+	// update added (applied first: "admin" sorts before "api").
 	e.target.Timeout = 15 * time.Second
 	bad := testStack(name, 0, " v2")
 	bad.Service("api").Resources.Requests.CPU = "500"
+	bad.Services = append(bad.Services, &translate.App{Name: "admin", Image: testenv.WebappV1, Ports: []translate.Port{{Container: 8080}}})
 	rep, err = deployStack(t, e.ex, e.target, bad)
 	var de *destination.Error
 	if !errors.As(err, &de) || rep.Outcome != destination.OutcomeRolledBack {
@@ -476,5 +478,13 @@ func TestKubernetesStack(t *testing.T) {
 	}
 	if cpu := e.kubectl("get", "deployment", "api", "-o", "jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}"); cpu != "" {
 		t.Errorf("after the rollback api still requests cpu %s", cpu)
+	}
+	if out := e.kubectl("get", "deployment,service", "-l", translate.LabelName+"=admin", "-o", "name"); out != "" {
+		t.Errorf("after the rollback the added service is still there: %s", out)
+	}
+	for _, s := range rep.Steps {
+		if s.Phase == "apply" && s.Name == "apply web" {
+			t.Errorf("web was applied although api, which it waits for, failed")
+		}
 	}
 }
