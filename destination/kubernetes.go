@@ -142,14 +142,15 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 		return nil, err
 	}
 	p.Check = kp.check(p.Dir)
+	if mk, ok := mkdirStep(files); ok {
+		p.Check.Steps = append(p.Check.Steps, mk)
+	}
 	p.Apply = &executor.Pipeline{Name: "apply", Dir: p.Dir, Steps: append(kp.applySteps(p.guard()), prune...)}
 	p.Verify = &executor.Pipeline{Name: "verify", Dir: p.Dir}
-	var undo, wait strings.Builder
+	var undo strings.Builder
 	for _, w := range kp.workloads {
-		status := kp.status(w)
-		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + ref(w), Args: status, Timeout: p.guard()})
+		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + ref(w), Args: kp.status(w), Timeout: p.guard()})
 		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kp.kc("rollout", "undo", ref(w), "--namespace", kp.ns)...), ref(w))
-		wait.WriteString(quoted(status...) + "\n")
 	}
 	del := kp.kc("delete", "--namespace", kp.ns, "-f", kp.manifest(), "--ignore-not-found", "--wait=false")
 	restore := restoreScript
@@ -163,7 +164,7 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 		{Name: "rollout undo", Script: ifPrevious(undo.String(), "")},
 		{Name: "apply previous release", Script: ifPrevious(pruneScript,
 			quoted(del...)+"\necho \"no previous release: deleted the new objects\"\n")},
-		{Name: "rollout status", Script: ifPrevious(wait.String(), ""), Timeout: p.guard()},
+		{Name: "rollout status", Script: ifPrevious(kp.waitAll(), ""), Timeout: p.guard()},
 	}}
 	if len(kp.s.order) > 1 {
 		// A service the failed release did not change would be undone to
@@ -175,6 +176,16 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	p.Remove = kubeRemove(p.Dir, kp.kc, kp.ns, kp.selector(), kp.removable())
 	p.kube = &kubeAccess{kubectl: kp.kc(), namespace: kp.ns} // for the image pull Secret (registry.go)
 	return p.withSecrets(s), nil
+}
+
+// waitAll waits for the rollout of every workload in the manifests on
+// the host: in a rollback, the previous release's, which may have other
+// services than this plan.
+func (kp *kubePlan) waitAll() string {
+	get := kp.kc("get", "-f", kp.manifest(), "--namespace", kp.ns, "-o", "name")
+	status := kp.kc("rollout", "status", "$w", "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
+	return strings.ReplaceAll(fmt.Sprintf("for w in $(%s | grep -E '^(deployment|statefulset)[.]apps/'); do\n  %s || exit\ndone\n",
+		quoted(get...), quoted(status...)), "'$w'", `"$w"`)
 }
 
 // ManifestDir is the directory, in a stack's directory, of the
