@@ -2,6 +2,7 @@ package destination
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -189,7 +190,7 @@ func TestSwarmAdaptsCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(d.Files[0].Data) != string(s.Compose) || len(d.Warnings) != 0 {
+	if string(d.Files[0].Data) != string(s.Compose) || strings.Contains(fmt.Sprint(d.Warnings), "left out") {
 		t.Errorf("Docker changed the compose project:\n%s", d.Files[0].Data)
 	}
 	s.Compose = []byte("services: [\n")
@@ -209,10 +210,16 @@ func TestWarningsPerTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(p.Warnings) > 0 && !strings.Contains(p.String(), "compose.yaml:3: service web: stop_signal: not translated") {
+		n := 0 // other warnings (the proxy's, on host ports) are not counted
+		for _, w := range p.Warnings {
+			if w.Key == "stop_signal" {
+				n++
+			}
+		}
+		if n > 0 && !strings.Contains(p.String(), "compose.yaml:3: service web: stop_signal: not translated") {
 			t.Errorf("%T: warnings not in the dry run:\n%s", target, p)
 		}
-		return len(p.Warnings)
+		return n
 	}
 	if n := count(Docker{}); n != 1 {
 		t.Errorf("Docker deploying the translation: %d warnings, want 1", n)
