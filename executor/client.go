@@ -607,24 +607,7 @@ func (p *sshProc) setStatus(s exitStatus) {
 
 func (p *sshProc) wait(waitDelay time.Duration) (exitStatus, error) {
 	defer p.done()
-	copied := make(chan struct{})
-	go func() { p.copies.Wait(); close(copied) }()
-	var err error
-	if waitDelay > 0 {
-		select {
-		case <-copied:
-		case <-p.statusCh:
-			select {
-			case <-copied:
-			case <-time.After(waitDelay):
-				err = ErrWaitDelay
-				p.ch.Close()
-				<-copied
-			}
-		}
-	} else {
-		<-copied
-	}
+	err := waitCopies(&p.copies, p.statusCh, waitDelay, func() { p.ch.Close() })
 	<-p.reqsDone
 	select {
 	case <-p.statusCh:

@@ -128,10 +128,10 @@ func (c *Cmd) Start(ctx context.Context) error {
 	}
 	gotPid := false
 	errDemux := newDemux(nonce, func(b []byte) { errw.Write(b) }, func(m string) {
-		if kind, n, _, err := parseMarker(m); err == nil && kind == "pid" && !gotPid {
+		if mk, err := parseMarker(m); err == nil && mk.kind == markPID && !gotPid {
 			gotPid = true
 			c.gate.release(true)
-			c.pgid <- n
+			c.pgid <- mk.n
 		}
 	})
 	c.errDemux = errDemux
@@ -259,8 +259,11 @@ func (c *Cmd) CombinedOutput(ctx context.Context) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// Error reports a command that could not be started because it is
-// invalid (a NUL byte in an argument, a bad environment name, ...).
+// Error reports a command or step that did not run to its end for a
+// reason other than its own exit status or the connection: it is invalid
+// (a NUL byte in an argument, a bad environment name, ...), and nothing
+// ran; or the host's shell stopped before the step could start (for
+// example, it could not read its script), which the message says.
 type Error struct {
 	Host, Step, Cmd string
 	Err             error

@@ -56,7 +56,9 @@ type Config struct {
 	// or pipeline saves the round trip sshd takes to open a new session's
 	// input (about a third of a short pipeline's time on a distant host).
 	// It costs one idle session slot and one idle shell on the host.
-	// Zero means one spare; a negative value means none.
+	// Zero means one spare; a negative value means none. Only these two
+	// cases exist: it is an int, not a bool, so that the zero value
+	// keeps the default (one spare) on.
 	SpareSessions int
 
 	// DialRetries is how many times a failure to connect, or to open a

@@ -154,7 +154,7 @@ func withNewline(s string) string {
 // then become the command, so the session's exit status is the command's.
 func cmdScript(s *spec, nonce string, grace time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "printf '\\036FERRY%s:pid:%%s\\036' \"$$\" >&2\n", nonce)
+	fmt.Fprintf(&b, "printf '\\036FERRY%s:%s:%%s\\036' \"$$\" >&2\n", nonce, markPID)
 	b.WriteString(watchdog(nonce, grace, s.User != ""))
 	s.body(&b, nonce, 0)
 	if s.User != "" && s.SudoPwd != "" {
@@ -176,7 +176,7 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string, grace ti
 	// format for every argument), so that a step boundary costs the
 	// reader two wake-ups, not four.
 	fmt.Fprintf(&b, "m() { printf '\\036FERRY%s:%%s\\036' \"$@\"; printf '\\036FERRY%s:%%s\\036' \"$@\" >&2; }\n", nonce, nonce)
-	fmt.Fprintf(&b, "m pid:$$ s:%d\n", first)
+	fmt.Fprintf(&b, "m %s:$$ %s:%d\n", markPID, markStart, first)
 	b.WriteString(watchdog(nonce, grace, sudo))
 	for i, s := range specs {
 		id := first + i
@@ -194,12 +194,12 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string, grace ti
 		if !ignore[i] {
 			// "x" says the script is done: whatever follows on the
 			// streams comes from background children of a step.
-			fmt.Fprintf(&b, "[ $r -eq 0 ] || { m e:%d:$r x:0; exit $r; }\n", id)
+			fmt.Fprintf(&b, "[ $r -eq 0 ] || { m %s:%d:$r %s:0; exit $r; }\n", markEnd, id, markDone)
 		}
 		if i < len(specs)-1 {
-			fmt.Fprintf(&b, "m e:%d:$r s:%d\n", id, id+1)
+			fmt.Fprintf(&b, "m %s:%d:$r %s:%d\n", markEnd, id, markStart, id+1)
 		} else {
-			fmt.Fprintf(&b, "m e:%d:$r x:0\nexit 0\n", id)
+			fmt.Fprintf(&b, "m %s:%d:$r %s:0\nexit 0\n", markEnd, id, markDone)
 		}
 	}
 	return b.String()

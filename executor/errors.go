@@ -14,7 +14,11 @@ var ErrNoExitStatus = errors.New("executor: command ended without exit status")
 // output streams stayed open longer than [Cmd.WaitDelay].
 var ErrWaitDelay = errors.New("executor: output streams not closed after WaitDelay")
 
-// ErrTimeout is wrapped by the error of a step whose Timeout passed.
+// ErrTimeout is matched by the error of a step whose Timeout passed:
+// errors.Is(err, ErrTimeout). The three signals of a timeout say the same
+// thing at three levels: ErrTimeout for an error anywhere up the chain,
+// [ExitError.Timeout] on the step's own error, [StepResult.TimedOut] on
+// the result of a step whose error was ignored (IgnoreErrors).
 var ErrTimeout = errors.New("executor: step timed out")
 
 // ExitError reports a command that ran and did not succeed: it exited
@@ -65,7 +69,8 @@ func (e *ExitError) Error() string {
 }
 
 // ExitCode returns the status a shell would report: the exit status, or
-// 128+N when killed by signal N.
+// 128+N when killed by signal N. It returns Code; it exists so that
+// ExitError answers the same call as [os/exec.ExitError].
 func (e *ExitError) ExitCode() int { return e.Code }
 
 func lastLine(b []byte) string {
@@ -102,7 +107,9 @@ func (e *TransportError) Error() string {
 // Unwrap returns the underlying error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// IsTransport reports whether err is, or wraps, a [*TransportError].
+// IsTransport reports whether err is, or wraps, a [*TransportError]. It
+// is errors.As with a throwaway target, for the common question "is this
+// the connection's fault?"; use errors.As to read the error's fields.
 func IsTransport(err error) bool {
 	var te *TransportError
 	return errors.As(err, &te)

@@ -113,21 +113,10 @@ func (p *localProc) copy(w io.Writer, r io.Reader) {
 
 func (p *localProc) wait(waitDelay time.Duration) (exitStatus, error) {
 	werr := p.cmd.Wait()
-	copied := make(chan struct{})
-	go func() { p.copies.Wait(); close(copied) }()
-	var err error
-	if waitDelay > 0 {
-		select {
-		case <-copied:
-		case <-time.After(waitDelay):
-			err = ErrWaitDelay
-			p.outR.Close()
-			p.errR.Close()
-			<-copied
-		}
-	} else {
-		<-copied
-	}
+	err := waitCopies(&p.copies, exitedAlready, waitDelay, func() {
+		p.outR.Close()
+		p.errR.Close()
+	})
 	p.outR.Close()
 	p.errR.Close()
 	p.inW.Close()

@@ -3,7 +3,6 @@ package executor
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 )
 
 // lineSplitter cuts a byte stream into lines ending in "\n" or "\r",
@@ -225,25 +224,4 @@ func partialPrefix(p, prefix []byte) int {
 		}
 	}
 	return 0
-}
-
-func parseMarker(payload string) (kind string, step int, code int, err error) {
-	// Forms: "pid:N", "s:I", "e:I:RC", "x:0".
-	fields := bytes.Split([]byte(payload), []byte(":"))
-	kind = string(fields[0])
-	nums := make([]int, 0, 2)
-	for _, f := range fields[1:] {
-		v, err := strconv.Atoi(string(f))
-		if err != nil {
-			return "", 0, 0, fmt.Errorf("bad marker %q", payload)
-		}
-		nums = append(nums, v)
-	}
-	switch {
-	case kind == "pid" && len(nums) == 1, kind == "s" && len(nums) == 1, kind == "x" && len(nums) == 1:
-		return kind, nums[0], 0, nil
-	case kind == "e" && len(nums) == 2:
-		return kind, nums[0], nums[1], nil
-	}
-	return "", 0, 0, fmt.Errorf("bad marker %q", payload)
 }

@@ -29,8 +29,8 @@ type Executor interface {
 // sets IgnoreErrors.
 //
 // Consecutive steps are sent to the host together, as one script on one
-// session, so that a pipeline of many small steps costs about three round
-// trips instead of several per step. A step with Stdin ends such a batch.
+// session, so that a pipeline of many small steps costs about one and a
+// half round trips on a warm connection instead of several per step. A step with Stdin ends such a batch.
 type Pipeline struct {
 	// Name names the pipeline in events and logs.
 	Name string
@@ -76,7 +76,7 @@ type Step struct {
 	// the login user's home directory.
 	Dir string
 	// User runs the step as that user through sudo. Empty means the login
-	// user. See [Sudo].
+	// user. See [Config.SudoPassword].
 	User string
 	// Stdin is the step's standard input. Nil means empty input.
 	Stdin io.Reader

@@ -138,3 +138,38 @@ func (g *stdinGate) release(ready bool) {
 		close(g.open)
 	})
 }
+
+// exitedAlready is a closed channel: for a process known to have exited.
+var exitedAlready = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// waitCopies waits for the copying of a process's output (copies) to
+// end. With waitDelay > 0, once exited is closed it waits at most
+// waitDelay more, then calls cut to close the streams, waits for the
+// copying to stop, and returns ErrWaitDelay.
+func waitCopies(copies *sync.WaitGroup, exited <-chan struct{}, waitDelay time.Duration, cut func()) error {
+	copied := make(chan struct{})
+	go func() { copies.Wait(); close(copied) }()
+	if waitDelay <= 0 {
+		<-copied
+		return nil
+	}
+	select {
+	case <-copied:
+		return nil
+	case <-exited:
+	}
+	t := time.NewTimer(waitDelay)
+	defer t.Stop()
+	select {
+	case <-copied:
+		return nil
+	case <-t.C:
+		cut()
+		<-copied
+		return ErrWaitDelay
+	}
+}

@@ -244,28 +244,29 @@ func (pr *pipelineRun) batch(ctx context.Context, first, last int) (int, error) 
 	}
 	marker := func(k int) func(string) {
 		return func(m string) {
-			kind, i, rc, err := parseMarker(m)
-			if err != nil || ((kind == "s" || kind == "e") && (i < first || i > last)) {
+			mk, err := parseMarker(m)
+			i, rc := mk.n, mk.code
+			if err != nil || ((mk.kind == markStart || mk.kind == markEnd) && (i < first || i > last)) {
 				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch kind {
-			case "x":
+			switch mk.kind {
+			case markDone:
 				xSeen++
 				if xSeen == 2 {
 					close(scriptDone)
 				}
-			case "pid":
+			case markPID:
 				if pgid == 0 {
 					pgid = i
 					gate.release(true)
 					close(gotPid)
 				}
-			case "s":
+			case markStart:
 				cur[k] = i
 				startStep(get(i))
-			case "e":
+			case markEnd:
 				s := get(i)
 				s.split[k].Flush()
 				s.ended[k] = true

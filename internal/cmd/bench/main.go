@@ -4,7 +4,7 @@
 // pssh. Figures depend on the machine; only the ratios against the peers
 // measured in the same run mean anything.
 //
-//	go run ./internal/bench [-hosts 100] [-size 1024] [-files 200] [-runs 3]
+//	go run ./internal/cmd/bench [-hosts 100] [-size 1024] [-files 200] [-runs 3]
 //
 // Peak RSS is that of the tool's whole process tree (ferry is one
 // process; xargs -P runs one ssh per host), sampled every 10ms.
