@@ -18,12 +18,13 @@ import (
 // compose project of its own that [Deploy] runs like any app: with its
 // lock, history and rollback. The zero value is ready to use.
 //
-// Caddy was chosen over Traefik because its admin API loads a new
-// configuration without dropping connections (requests in flight finish
-// on the configuration they started with), which is what lets an update
-// of an app switch traffic from the old containers to the new ones with
-// no failed request (see [Docker]); Traefik discovers containers by their
-// labels, which routes to a container while it stops.
+// Caddy was chosen over Traefik because ferry switches the traffic
+// itself rather than racing Traefik's discovery of containers by label
+// (which routes to a container while it stops): Caddy's routes can name
+// a network alias it resolves again every second, so a switch needs no
+// configuration change at all (see [Docker.ProxyName]); and new routes
+// load through its admin API without a restart. Traefik also cannot be
+// built from its module without replace directives.
 //
 // The proxy listens on the host's HTTP and HTTPS ports, gets certificates
 // from Let's Encrypt (ACME) for the apps' TLS domains and keeps them, and
@@ -31,11 +32,11 @@ import (
 // on each deploy, every network of the apps it routes (see [RoutedByLabel]), and it
 // carries the label "ferry.proxy=<name>" by which app deploys find it.
 //
-// Its routes are Caddyfile snippets, one per app, in the directory
+// Its routes are Caddyfile snippets, one per service, in the directory
 // "etc/sites" of the proxy's directory on the host (bind-mounted, with
-// the Caddyfile, on /etc/caddy); an app deploy writes its snippet there and asks Caddy to
-// reload (`docker exec <proxy> caddy reload`), which swaps routes
-// without closing listeners.
+// the Caddyfile, on /etc/caddy); an app deploy writes its snippet there
+// and, when it changed (a first deploy, other domains), asks Caddy to
+// reload (`docker exec <proxy> caddy reload`).
 type Proxy struct {
 	// Dir is the directory holding the apps on the host; the proxy
 	// lives in Dir/<Name>. Empty means [DefaultDir].
@@ -139,7 +140,7 @@ func (p Proxy) Plan() (*Plan, error) {
 		check.Steps = append(check.Steps, networkStep(n))
 	}
 	check.Steps = append(check.Steps, executor.Step{Name: "create directories", Args: []string{"mkdir", "-p", "etc/sites"}})
-	return &Plan{
+	plan := &Plan{
 		Target:  "proxy",
 		App:     c.name,
 		Image:   c.image,
@@ -162,7 +163,10 @@ func (p Proxy) Plan() (*Plan, error) {
 			{Name: "reload previous configuration", Script: ifPrevious(c.reloadScript(), ""), Timeout: guard},
 			{Name: "wait until running", Script: ifPrevious(wait, ""), Timeout: guard},
 		}},
-	}, nil
+	}
+	plan.Diagnose = composeDiagnosis(c.dir, c.name)
+	plan.Remove = composeRemove(c.dir, prelude, c.name)
+	return plan, nil
 }
 
 // proxyConfig is a Proxy with defaults applied and fields checked.
