@@ -20,11 +20,15 @@ import (
 //
 // Caddy was chosen over Traefik because ferry switches the traffic
 // itself rather than racing Traefik's discovery of containers by label
-// (which routes to a container while it stops): Caddy's routes can name
-// a network alias it resolves again every second, so a switch needs no
-// configuration change at all (see [Docker.ProxyName]); and new routes
-// load through its admin API without a restart. Traefik also cannot be
-// built from its module without replace directives.
+// (which routes to a container while it stops), and Caddy loads new
+// routes through its admin API without a restart, requests in flight
+// finishing on the routes they started with. Traefik also cannot be
+// built from its module without replace directives. A reload opens a
+// new listening socket beside the old one (SO_REUSEPORT); Linux may
+// reset a connection being accepted by the old one as it closes, which
+// the sysctl net.ipv4.tcp_migrate_req (see [Proxy.NoRequestMigration])
+// makes rarer but has not removed: about one request in ten thousand
+// failed in the tests.
 //
 // The proxy listens on the host's HTTP and HTTPS ports, gets certificates
 // from Let's Encrypt (ACME) for the apps' TLS domains and keeps them, and
@@ -34,9 +38,9 @@ import (
 //
 // Its routes are Caddyfile snippets, one per service, in the directory
 // "etc/sites" of the proxy's directory on the host (bind-mounted, with
-// the Caddyfile, on /etc/caddy); an app deploy writes its snippet there
-// and, when it changed (a first deploy, other domains), asks Caddy to
-// reload (`docker exec <proxy> caddy reload`).
+// the Caddyfile, on /etc/caddy); an app deploy writes its snippet there,
+// naming the new containers' addresses, and asks Caddy to reload
+// (`docker exec <proxy> caddy reload`).
 type Proxy struct {
 	// Dir is the directory holding the apps on the host; the proxy
 	// lives in Dir/<Name>. Empty means [DefaultDir].

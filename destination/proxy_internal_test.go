@@ -127,25 +127,23 @@ func TestDockerSwitchPlan(t *testing.T) {
 }
 
 func TestSiteLines(t *testing.T) {
-	got := strings.Join(siteLines(proxiedApp(), "p-web-live"), "\n")
-	route := func(matcher, port string) []string {
-		return []string{
-			`'	reverse_proxy ` + matcher + `{'`,
-			`'		dynamic a p-web-live ` + port + ` {'`,
-			`'			refresh 1s'`,
-			`'		}'`,
-			`'		lb_try_duration 5s'`,
-			`'	}'`,
-		}
-	}
-	var want []string
-	want = append(want, `'http://web.internal {'`)
-	want = append(want, route("", "8080")...)
-	want = append(want, `'}'`, `'web.example.com {'`)
-	want = append(want, route("/api* ", "9090")...)
-	want = append(want, route("", "8080")...)
-	want = append(want, `'}'`)
-	if diff := cmp.Diff(strings.Join(want, "\n"), got); diff != "" {
+	got := strings.Join(siteLines(proxiedApp()), "\n")
+	want := strings.Join([]string{
+		`'http://web.internal {'`,
+		`'	reverse_proxy '"$(ups 8080)"' {'`,
+		`'		lb_try_duration 5s'`,
+		`'	}'`,
+		`'}'`,
+		`'web.example.com {'`,
+		`'	reverse_proxy /api* '"$(ups 9090)"' {'`,
+		`'		lb_try_duration 5s'`,
+		`'	}'`,
+		`'	reverse_proxy '"$(ups 8080)"' {'`,
+		`'		lb_try_duration 5s'`,
+		`'	}'`,
+		`'}'`,
+	}, "\n")
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("site lines (-want +got):\n%s", diff)
 	}
 }

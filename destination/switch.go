@@ -21,16 +21,11 @@ import (
 //  2. wait until the new ones are healthy, or running when they have no
 //     health check; if they are not, remove them and fail, the old ones
 //     still serving;
-//  3. write the app's routes into the proxy's sites directory, and
-//     reload Caddy, if they changed (they name the network alias
-//     "<project>-<service>-live", not containers, so an update does not
-//     change them); then reconnect the new containers to the network
-//     with that alias, which Caddy resolves every second: the new
-//     containers share the requests with the old ones;
+//  3. write the app's routes to the new containers into the proxy's
+//     sites directory and reload Caddy, which sends new requests to them
+//     while requests in flight finish on the old ones;
 //  4. wait [Docker.Drain], then stop the old containers with their stop
-//     grace period (they finish the requests they have and refuse new
-//     connections, which Caddy retries on the new containers) and
-//     remove them.
+//     grace period and remove them.
 //
 // An app that publishes a host port cannot run twice (the port is
 // taken): it is replaced in place, and the plan carries a warning.
@@ -72,13 +67,11 @@ func inPlaceWarning(app *translate.App) *translate.Warning {
 		strings.Join(s, ", "))}
 }
 
-// siteLines is the app's Caddyfile snippet, as quoted lines for the
-// shell's printf. Its upstreams are the addresses the network alias
-// live resolves to (looked up again every second): the app's containers
-// that passed their health check, see switchBody. So a switch changes
-// which containers hold the alias, and never reloads the proxy, whose
-// reload may reset a connection being accepted.
-func siteLines(app *translate.App, live string) []string {
+// siteLines is the app's Caddyfile snippet, as lines for the shell's
+// printf: literal text quoted, with "$(ups PORT)" where the upstreams
+// of a container port go (the new containers' addresses on the app's
+// network, with the port).
+func siteLines(app *translate.App) []string {
 	type route struct {
 		path string
 		port int
@@ -112,10 +105,7 @@ func siteLines(app *translate.App, live string) []string {
 				matcher = strings.TrimSuffix(r.path, "/") + "* "
 			}
 			lines = append(lines,
-				quoted("\treverse_proxy "+matcher+"{"),
-				quoted("\t\tdynamic a "+live+" "+strconv.Itoa(r.port)+" {"),
-				quoted("\t\t\trefresh 1s"),
-				quoted("\t\t}"),
+				quoted("\treverse_proxy "+matcher)+`"$(ups `+strconv.Itoa(r.port)+`)"`+quoted(" {"),
 				// A refused connection (a container going away) is tried
 				// again on another upstream rather than failing the
 				// request.
@@ -126,10 +116,6 @@ func siteLines(app *translate.App, live string) []string {
 	}
 	return lines
 }
-
-// liveAlias is the network alias of a service's containers that the
-// proxy sends requests to.
-func liveAlias(project, service string) string { return project + "-" + service + "-live" }
 
 // switchScript is the apply step of a switched app: see the top of this
 // file. compose is the compose prelude (it sets "$@" and f).
@@ -142,19 +128,10 @@ func switchScript(compose, project, proxyName, network string, app *translate.Ap
 	fmt.Fprintf(&b, "project=%s service=%s replicas=%d proxy_name=%s network=%s\n",
 		quoted(project), quoted(app.Name), replicas, quoted(proxyName), quoted(network))
 	fmt.Fprintf(&b, "drain=%s timeout=%s\n", seconds(drain), seconds(timeout))
-	live := liveAlias(project, app.Name)
-	// Reconnected to the network with the live alias, a container keeps
-	// the aliases Compose gave it: the service's name and the app's.
-	aliases := []string{"--alias", live, "--alias", app.Name}
-	for _, a := range app.Aliases {
-		aliases = append(aliases, "--alias", a)
-	}
-	fmt.Fprintf(&b, "live=%s\n", quoted(live))
-	fmt.Fprintf(&b, "aliases() { printf '%%s\\n' %s; }\n", quoted(aliases...))
 	b.WriteString(compose)
 	b.WriteString(switchFuncs)
 	b.WriteString("site() {\n  printf '%s\\n' \\\n")
-	for _, l := range siteLines(app, live) {
+	for _, l := range siteLines(app) {
 		b.WriteString("    " + l + " \\\n")
 	}
 	b.WriteString("    ''\n}\n")
@@ -163,12 +140,19 @@ func switchScript(compose, project, proxyName, network string, app *translate.Ap
 }
 
 // switchFuncs are the switch script's helpers: ids of the service's
-// containers, their names, and the wait for health.
+// containers, their names, the upstreams for a port, and the wait for
+// health.
 const switchFuncs = `ids() {
   docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" | sort
 }
 names() {
   for id in "$@"; do docker inspect -f '{{.Name}}' "$id" | sed 's,^/,,'; done
+}
+addrs() { # the containers' addresses on the app's network
+  for id in "$@"; do docker inspect -f "{{with index .NetworkSettings.Networks \"$network\"}}{{.IPAddress}}{{end}}" "$id"; done
+}
+ups() {
+  for a in $new_addrs; do printf '%s:%s ' "$a" "$1"; done
 }
 healthy() { # healthy ID...: wait until every container is running and healthy
   deadline=$(( $(date +%s) + timeout ))
@@ -226,6 +210,13 @@ if ! healthy $new; then
   exit 1
 fi
 echo "healthy:" $new_names
+# The proxy dials the containers' addresses, which need no DNS lookup.
+new_addrs=$(addrs $new)
+if [ "$(echo $new_addrs | wc -w)" -ne "$(echo $new | wc -w)" ]; then
+  docker rm -f $new >/dev/null
+  echo "some new containers have no address on network $network:" $new_names >&2
+  exit 1
+fi
 proxy=$(docker ps -q --filter "label=` + ProxyLabel + `=$proxy_name" | head -n 1)
 if [ -n "$proxy" ]; then
   if ! docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$proxy" | tr ' ' '\n' | grep -qxF "$network"; then
@@ -240,37 +231,21 @@ if [ -n "$proxy" ]; then
   fi
   mkdir -p "$conf_dir/sites"
   conf="$conf_dir/sites/$project.$service.caddy"
-  site >"$conf.new"
-  if cmp -s "$conf.new" "$conf"; then
-    rm -f "$conf.new"
-  else
-    # The routes changed (a first deploy, other domains): the proxy
-    # loads them. They name the live alias, not containers.
-    [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
-    mv "$conf.new" "$conf"
-    if ! out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); then
-      printf '%s\n' "$out" >&2
-      if [ -f "$conf.previous" ]; then mv "$conf.previous" "$conf"; else rm -f "$conf"; fi
-      docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null 2>&1 || true
-      docker rm -f $new >/dev/null
-      echo "the proxy refused the new routes; removed the new containers, the old ones keep serving" >&2
-      exit 1
-    fi
-    rm -f "$conf.previous"
-    echo "proxy $proxy_name: routes of $service loaded"
+  [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
+  site >"$conf.tmp" && mv "$conf.tmp" "$conf"
+  if ! out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); then
+    printf '%s\n' "$out" >&2
+    if [ -f "$conf.previous" ]; then mv "$conf.previous" "$conf"; else rm -f "$conf"; fi
+    docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null 2>&1 || true
+    docker rm -f $new >/dev/null
+    echo "the proxy refused the new routes; removed the new containers, the old ones keep serving" >&2
+    exit 1
   fi
+  rm -f "$conf.previous"
+  echo "proxy $proxy_name: routes switched to" $new_names
 else
   echo "no ferry proxy named $proxy_name runs on this host: the app is routed by its labels only"
 fi
-# The new containers take the live alias, which the proxy resolves
-# every second: from then on they share the requests with the old ones.
-# They served nothing yet, so leaving the network and joining it again
-# cuts nothing.
-for id in $new; do
-  docker network disconnect "$network" "$id"
-  docker network connect $(aliases) "$network" "$id"
-done
-echo "live: $new_names (alias $live)"
 if [ -n "$old" ]; then
   sleep "$drain"
   old_names=$(names $old)
