@@ -30,8 +30,9 @@
 //
 // Every step is streamed to [Options.Observer] as it runs and recorded in
 // the returned [Report]. [Rollback] goes back to the previous successful
-// release, or to any kept release by number, on request, and [History]
-// lists what was deployed.
+// release, or to any kept release by number, on request, [Remove] takes
+// the app down (keeping its volumes unless told otherwise), and
+// [History] lists what was deployed.
 //
 // # State on the host
 //
@@ -42,4 +43,5 @@
 //	.ferry/history.jsonl   one JSON record per deploy or rollback
 //	.ferry/releases/N/     the files of successful release N
 //	.ferry/current         a symlink to the live release
+//	.ferry/networks        the Docker networks ferry created for the app
 package destination
