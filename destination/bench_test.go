@@ -35,13 +35,7 @@ func BenchmarkNoopRedeploy(b *testing.B) {
 		testenv.WebappImage(b)
 		testenv.Compose(b)
 		project := randomName("ferrybench-")
-		b.Cleanup(func() {
-			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
-			if ids := strings.Fields(string(out)); len(ids) > 0 {
-				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-			}
-			exec.Command("docker", "network", "rm", project).Run()
-		})
+		testenv.RemoveCompose(b, project, false, project)
 		target := destination.Docker{Dir: b.TempDir(), Network: project, Project: project, Timeout: time.Minute}
 		app := &translate.App{Name: "web", Image: testenv.WebappV1, Ports: []translate.Port{{Container: 8080}},
 			Secrets: []translate.Secret{{Name: "token", Value: "bench-secret", Env: "TOKEN"}}}

@@ -35,13 +35,7 @@ func newDockerEnv(t *testing.T) *dockerEnv {
 	testenv.Compose(t)
 	e := &dockerEnv{t: t, ex: dialSSHD(t), port: freePort(t), project: randomName("ferrytest-"), network: randomName("ferrytest-net-")}
 	e.target = destination.Docker{Dir: t.TempDir(), Network: e.network, Project: e.project, Timeout: 60 * time.Second}
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+e.project).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-		exec.Command("docker", "network", "rm", e.network, e.project+"_default").Run()
-	})
+	testenv.RemoveCompose(t, e.project, false, e.network)
 	return e
 }
 

@@ -45,17 +45,10 @@ func newProxyEnv(t *testing.T) *proxyEnv {
 	e.target = destination.Docker{Dir: e.dir, Network: e.network, Project: project, ProxyName: name,
 		Timeout: time.Minute, Drain: time.Second}
 	e.host = project + ".test"
-	t.Cleanup(func() {
-		// The proxy first: it is attached to the app's network.
-		for _, p := range []string{name, project} {
-			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+p).Output()
-			if ids := strings.Fields(string(out)); len(ids) > 0 {
-				exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-			}
-		}
-		exec.Command("docker", "network", "rm", e.network).Run()
-		exec.Command("docker", "volume", "rm", name+"_data", name+"_config").Run()
-	})
+	// Cleanups run last in, first out: the proxy goes first, since it is
+	// attached to the app's network.
+	testenv.RemoveCompose(t, project, false, e.network)
+	testenv.RemoveCompose(t, name, true)
 	return e
 }
 

@@ -34,16 +34,7 @@ func newCLI(t *testing.T) *cli {
 	c := &cli{t: t, s: sshdtest.Start(t, sshdtest.Options{}), dir: t.TempDir(), port: freePort(t)}
 	c.name = fmt.Sprintf("deploytest%d", c.port)
 	_, c.sshPort, _ = net.SplitHostPort(c.s.Addr)
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+c.name).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-		}
-		out, _ = exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+c.name).Output()
-		for _, v := range strings.Fields(string(out)) {
-			exec.Command("docker", "volume", "rm", v).Run()
-		}
-	})
+	testenv.RemoveCompose(t, c.name, true)
 	return c
 }
 
