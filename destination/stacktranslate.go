@@ -24,7 +24,10 @@ const composeFile = "compose.yaml"
 func composeFiles(s *stackPlan, opts []translate.ComposeOption) ([]translate.File, error) {
 	if s.Compose != nil {
 		// Mode 0600: a normalized project holds the env files' values.
-		return []translate.File{{Path: composeFile, Data: s.Compose, Mode: 0o600}}, nil
+		// Then the files it refers to by relative path (secrets and
+		// configs given as files), which must travel with it.
+		files := []translate.File{{Path: composeFile, Data: s.Compose, Mode: 0o600}}
+		return append(files, s.Stack.Files...), nil
 	}
 	return translate.StackToCompose(s.Stack, opts...)
 }

@@ -28,6 +28,14 @@ type Stack struct {
 	// nil for stacks built in Go or from ferry's spec. Targets that run
 	// Compose deploy it as it is, so nothing is lost in translation.
 	Compose []byte `yaml:"-"`
+	// Files are the files Compose refers to by path, with paths
+	// relative to the compose project's directory ("secrets/db-password",
+	// "configs/nginx.conf"): the secrets and configs that compose files
+	// give as files. Loaders that set Compose fill it and rewrite the
+	// references in Compose to these paths, so that targets which deploy
+	// Compose upload them next to it and the project works on a remote
+	// host. Files marked Secret are written 0600 and never printed.
+	Files []File `yaml:"-"`
 	// Warnings lists what was read but cannot be expressed by a
 	// translation, each with where it came from. Loaders fill it; the
 	// translators append to a copy in their own results.

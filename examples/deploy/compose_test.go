@@ -11,6 +11,9 @@ import (
 	"github.com/ferryhq/ferry/internal/testenv"
 )
 
+// composeSecret is the content of the compose files' secret file.
+const composeSecret = "s3cret-from-a-compose-file"
+
 // composeFiles writes a base compose file (web depending on a healthy db,
 // web published on port) and an override that changes web's message, and
 // returns their paths in merge order.
@@ -36,7 +39,15 @@ services:
     depends_on:
       db:
         condition: service_healthy
+    secrets:
+      - api_key
+secrets:
+  api_key:
+    file: ./api_key.txt
 `, name, testenv.WebappV1, testenv.WebappV1, port)
+	if err := os.WriteFile(filepath.Join(dir, "api_key.txt"), []byte(composeSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	override := "services:\n  web:\n    environment:\n      MESSAGE: from override\n"
 	paths := []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.prod.yaml")}
 	for i, data := range []string{base, override} {
@@ -65,6 +76,25 @@ func TestDeployComposeFiles(t *testing.T) {
 	}
 	if got := c.get(); got != "from override" {
 		t.Errorf("web says %q, want the override's message", got)
+	}
+	// The secret file travelled with the project: the uploaded compose
+	// file names it by a path inside the app's directory, not by this
+	// machine's path, and web reads it at its target.
+	uploaded, err := os.ReadFile(filepath.Join(c.dir, "apps", c.name, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(uploaded), filepath.Dir(files[0])) || !strings.Contains(string(uploaded), "./secrets/api_key") {
+		t.Errorf("uploaded compose.yaml does not refer to the uploaded secret file:\n%s", uploaded)
+	}
+	if fi, err := os.Stat(filepath.Join(c.dir, "apps", c.name, "secrets", "api_key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("uploaded secret file: %v, %v; want mode 0600", fi, err)
+	}
+	if got := c.getPath("/file?path=/run/secrets/api_key"); got != composeSecret {
+		t.Errorf("web reads %q from /run/secrets/api_key, want the secret file's content", got)
+	}
+	if strings.Contains(out.String()+errOut.String(), composeSecret) {
+		t.Errorf("the secret's value is in the deploy's output")
 	}
 	// The loader's warnings (here, stop_signal not translated to
 	// Kubernetes) do not concern Docker, which runs the project as it is.

@@ -71,7 +71,13 @@ func (c *cli) run(spec string, flags ...string) (code int, stdout, stderr string
 
 func (c *cli) get() string {
 	c.t.Helper()
-	out, err := exec.Command("curl", "-fsS", "--retry", "10", "--retry-connrefused", "--retry-delay", "1", fmt.Sprintf("http://127.0.0.1:%d/", c.port)).Output()
+	return c.getPath("/")
+}
+
+// getPath GETs path (with its query) from the app's published port.
+func (c *cli) getPath(path string) string {
+	c.t.Helper()
+	out, err := exec.Command("curl", "-fsS", "--retry", "10", "--retry-connrefused", "--retry-delay", "1", fmt.Sprintf("http://127.0.0.1:%d%s", c.port, path)).Output()
 	if err != nil {
 		c.t.Fatalf("GET: %v", err)
 	}

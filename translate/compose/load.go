@@ -109,15 +109,17 @@ func Load(ctx context.Context, files []string, opts Options) (*translate.Stack, 
 	if err != nil {
 		return nil, err
 	}
-	data, err := normalized(project)
-	if err != nil {
-		return nil, err
-	}
 	s, err := toStack(project, src)
 	if err != nil {
 		return nil, err
 	}
-	s.Compose = data
+	// After toStack, which reads the secrets and configs where they are.
+	if s.Files, err = carryFiles(project, src); err != nil {
+		return nil, err
+	}
+	if s.Compose, err = normalized(project); err != nil {
+		return nil, err
+	}
 	if opts.Strict && len(s.Warnings) > 0 {
 		return nil, &StrictError{Warnings: s.Warnings}
 	}
