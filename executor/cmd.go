@@ -143,38 +143,46 @@ func (c *Cmd) Start(ctx context.Context) error {
 	c.p = p
 	c.stopped = make(chan struct{})
 	c.stopDone = make(chan bool, 1)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-c.stopped:
-			c.stopDone <- false
-			return
-		}
-		var pgid int
-		select {
-		case pgid = <-c.pgid:
-		case <-c.stopped:
-			c.stopDone <- false
-			return
-		case <-time.After(10 * time.Second):
-		}
-		stop(c.r, stopTarget{pgid: pgid, token: runToken(nonce)}, c.GracePeriod, c.User != "", c.stopped)
-		c.stopDone <- true
-	}()
-	go func() {
-		// Close the session if the process outlives its stop.
-		select {
-		case <-ctx.Done():
-		case <-c.stopped:
-			return
-		}
-		select {
-		case <-c.stopped:
-		case <-time.After(c.grace() + 10*time.Second):
-			p.abort()
-		}
-	}()
+	go c.stopOnCancel(ctx, nonce)
+	go c.abortAfterStop(ctx, p)
 	return nil
+}
+
+// stopOnCancel stops the command's processes when ctx ends before the
+// command did, and then sends true on c.stopDone (false when the command
+// ended first).
+func (c *Cmd) stopOnCancel(ctx context.Context, nonce string) {
+	select {
+	case <-ctx.Done():
+	case <-c.stopped:
+		c.stopDone <- false
+		return
+	}
+	var pgid int
+	select {
+	case pgid = <-c.pgid:
+	case <-c.stopped:
+		c.stopDone <- false
+		return
+	case <-time.After(10 * time.Second):
+	}
+	stop(c.r, stopTarget{pgid: pgid, token: runToken(nonce)}, c.GracePeriod, c.User != "", c.stopped)
+	c.stopDone <- true
+}
+
+// abortAfterStop closes p's session if the process outlives its stop,
+// once ctx ended.
+func (c *Cmd) abortAfterStop(ctx context.Context, p proc) {
+	select {
+	case <-ctx.Done():
+	case <-c.stopped:
+		return
+	}
+	select {
+	case <-c.stopped:
+	case <-time.After(c.grace() + 10*time.Second):
+		p.abort()
+	}
 }
 
 func (c *Cmd) grace() time.Duration {
