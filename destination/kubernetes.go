@@ -360,15 +360,7 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 	if len(keep) == 0 {
 		keep = []string{"-"} // matches no kubectl name
 	}
-	script := fmt.Sprintf(`keep=$(printf '%%s\n' %s)
-all=$(%s)
-old=$(printf '%%s\n' "$all" | grep -vxF "$keep" || true)
-if [ -z "$old" ]; then
-  echo "nothing to prune"
-else
-  %s $old
-fi
-`, quoted(keep...), quoted(get...), quoted(del...))
+	script := fmt.Sprintf("keep=$(printf '%%s\\n' %s)\n", quoted(keep...)) + pruneTail(get, del)
 	return []executor.Step{{Name: "prune", Script: script}}, kp.applyAndPrune(allow), nil
 }
 
@@ -380,16 +372,19 @@ func (kp *kubePlan) applyAndPrune(allow []string) string {
 	apply := append(kp.apply(kp.manifest()), "-o", "name")
 	get := kp.kc("get", strings.Join(pruneResources(allow), ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
 	del := kp.kc("delete", "--namespace", kp.ns, "--ignore-not-found", "--wait=false")
-	return fmt.Sprintf(`keep=$(%s) || exit
-printf '%%s\n' "$keep"
-all=$(%s)
+	return fmt.Sprintf("keep=$(%s) || exit\nprintf '%%s\\n' \"$keep\"\n", quoted(apply...)) + pruneTail(get, del)
+}
+
+// pruneTail deletes, with del, what get lists and $keep does not.
+func pruneTail(get, del []string) string {
+	return fmt.Sprintf(`all=$(%s)
 old=$(printf '%%s\n' "$all" | grep -vxF "$keep" || true)
 if [ -z "$old" ]; then
   echo "nothing to prune"
 else
   %s $old
 fi
-`, quoted(apply...), quoted(get...), quoted(del...))
+`, quoted(get...), quoted(del...))
 }
 
 // removable lists the resources Remove deletes: those of the prune
