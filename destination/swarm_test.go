@@ -16,22 +16,11 @@ import (
 	"github.com/ferryhq/ferry/translate"
 )
 
-// swarmManager makes this machine's engine a single-node Swarm manager for
-// the test, and leaves the swarm again after, unless it was one already.
+// swarmManager makes this machine's engine a single-node Swarm manager
+// (see [testenv.Swarm]).
 func swarmManager(t *testing.T) {
 	t.Helper()
-	testenv.Docker(t)
-	out, err := exec.Command("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").Output()
-	if err != nil {
-		t.Fatalf("docker info: %v", err)
-	}
-	if strings.TrimSpace(string(out)) == "active" {
-		return
-	}
-	if out, err := exec.Command("docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput(); err != nil {
-		t.Fatalf("docker swarm init: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "swarm", "leave", "--force").Run() })
+	testenv.Swarm(t)
 }
 
 // TestSwarm deploys a stack on a real single-node Swarm over SSH: first

@@ -226,16 +226,7 @@ func TestDeployGitHubActions(t *testing.T) {
 // TestDeploySwarm: -to swarm deploys a stack and -remove takes it down.
 func TestDeploySwarm(t *testing.T) {
 	c := newCLI(t)
-	out, err := exec.Command("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.TrimSpace(string(out)) != "active" {
-		if out, err := exec.Command("docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput(); err != nil {
-			t.Fatalf("docker swarm init: %v\n%s", err, out)
-		}
-		t.Cleanup(func() { exec.Command("docker", "swarm", "leave", "--force").Run() })
-	}
+	testenv.Swarm(t)
 	t.Cleanup(func() {
 		exec.Command("docker", "stack", "rm", c.name).Run()
 		time.Sleep(2 * time.Second)

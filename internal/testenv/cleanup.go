@@ -37,3 +37,27 @@ func removeCompose(project string, volumes bool, networks ...string) {
 		}
 	}
 }
+
+// Swarm makes the Docker engine a single-node Swarm manager if it is not
+// one already, for tests of the Swarm target. It never leaves the swarm:
+// test packages run in parallel, and one leaving would pull the swarm
+// from under another's test. `.ci/run` leaves it at the end when it was
+// not a manager before the run; `docker swarm leave --force` does so by
+// hand.
+func Swarm(tb testing.TB) {
+	tb.Helper()
+	Docker(tb)
+	out, err := exec.Command("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").Output()
+	if err != nil {
+		tb.Fatalf("docker info: %v", err)
+	}
+	if strings.TrimSpace(string(out)) == "active" {
+		return
+	}
+	if out, err := exec.Command("docker", "swarm", "init", "--advertise-addr", "127.0.0.1").CombinedOutput(); err != nil {
+		// Another package's test may have made it a manager meanwhile.
+		if again, _ := exec.Command("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").Output(); strings.TrimSpace(string(again)) != "active" {
+			tb.Fatalf("docker swarm init: %v\n%s", err, out)
+		}
+	}
+}
