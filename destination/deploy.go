@@ -127,17 +127,28 @@ func (d *deployment) run(ctx context.Context, pick func([]Record) (*Record, erro
 	if pick == nil && d.fastPath() {
 		return d.deployFast(ctx)
 	}
+	return d.locked(ctx, func(hist []Record) (*Report, error) { return d.deploy(ctx, hist, pick) })
+}
+
+// locked times the report and runs body under the lock, with the
+// history the lock step read and the release numbered.
+func (d *deployment) locked(ctx context.Context, body func(hist []Record) (*Report, error)) (*Report, error) {
 	rep := d.rep
 	rep.Start = time.Now()
 	defer func() { rep.Duration = time.Since(rep.Start) }()
-
 	hist, err := d.lock(ctx)
 	if err != nil {
 		return d.fail("lock", "take lock", err, OutcomeFailed)
 	}
 	defer d.unlock(ctx)
 	d.number(hist)
+	return body(hist)
+}
 
+// deploy is run's work under the lock.
+func (d *deployment) deploy(ctx context.Context, hist []Record, pick func([]Record) (*Record, error)) (*Report, error) {
+	rep := d.rep
+	var err error
 	var from *Record
 	if pick != nil {
 		if from, err = pick(hist); err != nil {

@@ -26,15 +26,12 @@ func Remove(ctx context.Context, ex executor.Executor, plan *Plan, opts *Options
 	if plan.Remove == nil {
 		return d.fail("remove", "", fmt.Errorf("destination: the %s plan has no Remove pipeline", plan.Target), OutcomeFailed)
 	}
-	rep := d.rep
-	rep.Start = time.Now()
-	defer func() { rep.Duration = time.Since(rep.Start) }()
-	hist, err := d.lock(ctx)
-	if err != nil {
-		return d.fail("lock", "take lock", err, OutcomeFailed)
-	}
-	defer d.unlock(ctx)
-	d.number(hist)
+	return d.locked(ctx, func([]Record) (*Report, error) { return d.remove(ctx) })
+}
+
+// remove is Remove's work under the lock.
+func (d *deployment) remove(ctx context.Context) (*Report, error) {
+	rep, plan := d.rep, d.plan
 	p := *plan.Remove
 	p.Env = append(append([]string(nil), p.Env...), "FERRY_DIR="+plan.Dir)
 	if d.opts.RemoveVolumes {

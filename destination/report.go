@@ -3,6 +3,7 @@ package destination
 import (
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry/internal/lastline"
 	"strings"
 	"time"
 
@@ -235,8 +236,8 @@ func describe(err error) string {
 		default:
 			fmt.Fprintf(&b, "exit status %d", xe.Code)
 		}
-		if tail := lastLine(xe.Stderr); tail != "" {
-			fmt.Fprintf(&b, ": %s", tail)
+		if last := lastline.Of(xe.Stderr, 300); last != "" {
+			fmt.Fprintf(&b, ": %s", last)
 		}
 		return b.String()
 	case errors.As(err, &te):
@@ -245,16 +246,4 @@ func describe(err error) string {
 		return le.reason()
 	}
 	return err.Error()
-}
-
-// lastLine returns the last non-empty line of b, capped.
-func lastLine(b []byte) string {
-	s := strings.TrimRight(string(b), "\r\n\t ")
-	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 300 {
-		s = "…" + s[len(s)-300:]
-	}
-	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry/internal/lastline"
 	"io"
 	"sync"
 	"time"
@@ -392,7 +393,7 @@ func (b *batchRun) unfinished(next int, timedOut bool, st exitStatus, werr error
 		// The script ended without running every step and nothing we
 		// know of stopped it.
 		msg := fmt.Sprintf("the host's shell stopped before step %q could start (exit status %d)", pr.res.Steps[next].Name, st.code)
-		if l := lastLine(b.stray.Bytes()); l != "" {
+		if l := lastline.Of(b.stray.Bytes(), 200); l != "" {
 			msg += ": " + l
 		}
 		sr := &pr.res.Steps[next]

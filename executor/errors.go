@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry/internal/lastline"
 	"strings"
 )
 
@@ -62,8 +63,8 @@ func (e *ExitError) Error() string {
 	} else {
 		fmt.Fprintf(&b, "exit status %d", e.Code)
 	}
-	if tail := lastLine(e.Stderr); tail != "" {
-		fmt.Fprintf(&b, ": %s", tail)
+	if last := lastline.Of(e.Stderr, 200); last != "" {
+		fmt.Fprintf(&b, ": %s", last)
 	}
 	return b.String()
 }
@@ -72,18 +73,6 @@ func (e *ExitError) Error() string {
 // 128+N when killed by signal N. It returns Code; it exists so that
 // ExitError answers the same call as [os/exec.ExitError].
 func (e *ExitError) ExitCode() int { return e.Code }
-
-func lastLine(b []byte) string {
-	s := strings.TrimRight(string(b), "\r\n\t ")
-	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
-		s = s[i+1:]
-	}
-	const max = 200
-	if len(s) > max {
-		s = "…" + s[len(s)-max:]
-	}
-	return s
-}
 
 // TransportError reports a failure of the connection rather than of a
 // command: dialling, the handshake, authentication, host key

@@ -31,6 +31,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ferryhq/ferry/internal/lastline"
 	"io"
 	"net/http"
 	"os"
@@ -269,15 +270,10 @@ func (p *probe) run(name string, args ...string) error {
 		defer cancel()
 		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 		if err != nil {
-			p.err = fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, lastLine(out))
+			p.err = fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, lastline.Of(out, 0))
 		}
 	})
 	return p.err
-}
-
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
 }
 
 var dockerProbe, composeV2Probe, composeV1Probe probe
@@ -355,7 +351,7 @@ func WebappImage(tb testing.TB) {
 			}
 		}
 		if out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", WebappV1, WebappV2).CombinedOutput(); err != nil {
-			webappOnce.err = fmt.Errorf("images missing and .ci/webapp-image not found: %v: %s", err, lastLine(out))
+			webappOnce.err = fmt.Errorf("images missing and .ci/webapp-image not found: %v: %s", err, lastline.Of(out, 0))
 		}
 	})
 	if webappOnce.err != nil {
@@ -413,7 +409,7 @@ func ProxyImage(tb testing.TB) string {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			proxyOnce.err = fmt.Errorf(".ci/proxy-image: %v: %s", err, lastLine(stderr.Bytes()))
+			proxyOnce.err = fmt.Errorf(".ci/proxy-image: %v: %s", err, lastline.Of(stderr.Bytes(), 0))
 			return
 		}
 		proxyOnce.ref = strings.TrimSpace(string(out))
