@@ -125,51 +125,61 @@ fi
 }
 
 // healthScript waits until every container of project is running and,
-// where it has a health check, healthy; it fails at once on an exited or
-// unhealthy container, and after timeout otherwise. Containers without a
-// health check must be seen running twice, a second apart.
+// where it has a health check, healthy (see [waitHealthyFn]).
 func healthScript(project string, timeout time.Duration) string {
-	return fmt.Sprintf(`project=%s
-deadline=$(( $(date +%%s) + %s ))
-ok=0 last=
-while :; do
-  ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
-  if [ -z "$ids" ]; then
-    echo "no containers in compose project $project" >&2
-    exit 1
-  fi
-  bad= waiting=
-  for id in $ids; do
-    set -- $(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' "$id")
-    case "$2 $3" in
-      "running healthy"|"running -") ;;
-      "running starting"|created\ *|restarting\ *) waiting="$waiting ${1#/}:$2/$3" ;;
-      *) bad="$bad ${1#/}:$2/$3" ;;
-    esac
-  done
-  if [ -n "$bad" ]; then
-    echo "not healthy:$bad" >&2
-    exit 1
-  fi
-  if [ -z "$waiting" ]; then
-    ok=$((ok + 1))
-    if [ "$ok" -ge 2 ]; then
-      echo "all containers of $project are running and healthy"
-      exit 0
-    fi
-  else
-    ok=0
-    if [ "$waiting" != "$last" ]; then echo "waiting for:$waiting"; fi
-  fi
-  last=$waiting
-  if [ "$(date +%%s)" -ge "$deadline" ]; then
-    echo "timed out after %ss waiting for:$waiting" >&2
-    exit 1
-  fi
-  sleep 1
-done
-`, quoted(project), seconds(timeout), seconds(timeout))
+	return fmt.Sprintf("project=%s\ntimeout=%s\n", quoted(project), seconds(timeout)) + waitHealthyFn +
+		`project_ids() { docker ps -aq --filter "label=com.docker.compose.project=$project"; }
+wait_healthy project_ids "compose project $project" || exit 1
+echo "all containers of $project are running and healthy"
+`
 }
+
+// waitHealthyFn defines the shell function `wait_healthy LISTER WHAT`,
+// which waits until every container that the function LISTER prints is
+// running and, where it has a health check, healthy. It fails at once
+// on an exited or unhealthy container or when LISTER prints none (WHAT
+// says where none were found), and after $timeout seconds otherwise.
+// Containers without a health check must be seen running twice, a
+// second apart. Deploys and switched updates both wait with it.
+const waitHealthyFn = `wait_healthy() {
+  lister=$1 what=$2
+  deadline=$(( $(date +%s) + timeout ))
+  ok=0 last=
+  while :; do
+    ids=$("$lister")
+    if [ -z "$ids" ]; then
+      echo "no containers in $what" >&2
+      return 1
+    fi
+    bad= waiting=
+    for id in $ids; do
+      set -- $(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' "$id")
+      case "$2 $3" in
+        "running healthy"|"running -") ;;
+        "running starting"|created\ *|restarting\ *) waiting="$waiting ${1#/}:$2/$3" ;;
+        *) bad="$bad ${1#/}:$2/$3" ;;
+      esac
+    done
+    if [ -n "$bad" ]; then
+      echo "not healthy:$bad" >&2
+      return 1
+    fi
+    if [ -z "$waiting" ]; then
+      ok=$((ok + 1))
+      [ "$ok" -ge 2 ] && return 0
+    else
+      ok=0
+      [ "$waiting" != "$last" ] && echo "waiting for:$waiting"
+    fi
+    last=$waiting
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "timed out after ${timeout}s waiting for:$waiting" >&2
+      return 1
+    fi
+    sleep 1
+  done
+}
+`
 
 // composePlan is what the Docker and Swarm targets share: the stack's
 // compose project, with defaults applied.

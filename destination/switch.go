@@ -130,6 +130,7 @@ func switchScript(compose, project, proxyName, network string, app *translate.Ap
 	fmt.Fprintf(&b, "drain=%s timeout=%s\n", seconds(drain), seconds(timeout))
 	b.WriteString(compose)
 	b.WriteString(switchFuncs)
+	b.WriteString(waitHealthyFn)
 	b.WriteString("site() {\n  printf '%s\\n' \\\n")
 	for _, l := range siteLines(app) {
 		b.WriteString("    " + l + " \\\n")
@@ -140,8 +141,8 @@ func switchScript(compose, project, proxyName, network string, app *translate.Ap
 }
 
 // switchFuncs are the switch script's helpers: ids of the service's
-// containers, their names, the upstreams for a port, and the wait for
-// health.
+// containers, their names, the upstreams for a port, and the new
+// containers' ids for [waitHealthyFn].
 const switchFuncs = `ids() {
   docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" | sort
 }
@@ -154,38 +155,7 @@ addrs() { # the containers' addresses on the app's network
 ups() {
   for a in $new_addrs; do printf '%s:%s ' "$a" "$1"; done
 }
-healthy() { # healthy ID...: wait until every container is running and healthy
-  deadline=$(( $(date +%s) + timeout ))
-  ok=0 last= wait_ids="$*"
-  while :; do
-    bad= waiting=
-    for id in $wait_ids; do
-      set -- $(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}' "$id")
-      case "$2 $3" in
-        "running healthy"|"running -") ;;
-        "running starting"|created\ *|restarting\ *) waiting="$waiting ${1#/}:$2/$3" ;;
-        *) bad="$bad ${1#/}:$2/$3" ;;
-      esac
-    done
-    if [ -n "$bad" ]; then
-      echo "not healthy:$bad" >&2
-      return 1
-    fi
-    if [ -z "$waiting" ]; then
-      ok=$((ok + 1))
-      [ "$ok" -ge 2 ] && return 0
-    else
-      ok=0
-      [ "$waiting" != "$last" ] && echo "waiting for:$waiting"
-    fi
-    last=$waiting
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "timed out after ${timeout}s waiting for:$waiting" >&2
-      return 1
-    fi
-    sleep 1
-  done
-}
+new_ids() { printf '%s\n' $new; }
 `
 
 // switchBody runs the switch.
@@ -204,7 +174,7 @@ if [ -z "$new" ]; then
 fi
 new_names=$(names $new)
 echo "started beside the old containers:" $new_names
-if ! healthy $new; then
+if ! wait_healthy new_ids "the new containers of $service"; then
   docker rm -f $new >/dev/null
   echo "removed the new containers:" $new_names "; the old ones keep serving" >&2
   exit 1
