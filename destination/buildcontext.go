@@ -90,15 +90,9 @@ func (c *buildContext) hash(extra string) (string, error) {
 	h := sha256.New()
 	io.WriteString(h, extra)
 	err := c.walk(func(rel, full string, d fs.DirEntry) error {
-		info, err := d.Info()
+		info, link, err := entry(full, d)
 		if err != nil {
 			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(full); err != nil {
-				return err
-			}
 		}
 		fmt.Fprintf(h, "\x00%s\x00%o\x00%s\x00", rel, info.Mode(), link)
 		if !info.Mode().IsRegular() {
@@ -119,6 +113,17 @@ func (c *buildContext) hash(extra string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// entry returns what the hash and the archive record of a context
+// entry: its file info and, for a symbolic link, its target.
+func entry(full string, d fs.DirEntry) (fs.FileInfo, string, error) {
+	info, err := d.Info()
+	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		return info, "", err
+	}
+	link, err := os.Readlink(full)
+	return info, link, err
+}
+
 // writeTar streams the context to w as a tar archive, one file at a
 // time: memory stays at one copy buffer whatever the context's size.
 // Times are zeroed and owners set to root, so the archive depends only
@@ -127,15 +132,9 @@ func (c *buildContext) writeTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 256<<10)
 	err := c.walk(func(rel, full string, d fs.DirEntry) error {
-		info, err := d.Info()
+		info, link, err := entry(full, d)
 		if err != nil {
 			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(full); err != nil {
-				return err
-			}
 		}
 		if !info.Mode().IsRegular() && !info.IsDir() && link == "" {
 			return nil // sockets, devices, pipes: docker leaves them out too
