@@ -167,17 +167,6 @@ func (s *svcMap) fileContent(cfg types.FileObjectConfig) (string, bool, string) 
 // targets.
 func (s *svcMap) secrets() {
 	for i, ref := range s.svc.Secrets {
-		p := []string{"secrets", strconv.Itoa(i)}
-		cfg, ok := s.project.Secrets[ref.Source]
-		if !ok {
-			s.warn(p, "secret %q is not defined: left out", ref.Source)
-			continue
-		}
-		value, ok, why := s.fileContent(types.FileObjectConfig(cfg))
-		if !ok {
-			s.warn(p, "secret %q %s: left out on Kubernetes", ref.Source, why)
-			continue
-		}
 		target := ref.Target
 		if target == "" {
 			target = ref.Source
@@ -185,12 +174,13 @@ func (s *svcMap) secrets() {
 		if !strings.HasPrefix(target, "/") {
 			target = "/run/secrets/" + target
 		}
-		if !mountable(target) {
-			s.warn(p, "target %q is not a clean absolute path: left out on Kubernetes", target)
+		def, ok := s.project.Secrets[ref.Source]
+		value, ok := s.mount("secret", i, ref.Source, target, types.FileObjectConfig(def), ok)
+		if !ok {
 			continue
 		}
 		if ref.UID != "" || ref.GID != "" || ref.Mode != nil {
-			s.warn(p, "uid, gid and mode are %s", notTranslated)
+			s.warn([]string{"secrets", strconv.Itoa(i)}, "uid, gid and mode are %s", notTranslated)
 		}
 		s.app.Secrets = append(s.app.Secrets, translate.Secret{Name: volumeName(ref.Source), Value: value, File: target})
 	}
@@ -199,32 +189,44 @@ func (s *svcMap) secrets() {
 // configs maps service configs to Files mounted at their targets.
 func (s *svcMap) configs() {
 	for i, ref := range s.svc.Configs {
-		p := []string{"configs", strconv.Itoa(i)}
-		cfg, ok := s.project.Configs[ref.Source]
-		if !ok {
-			s.warn(p, "config %q is not defined: left out", ref.Source)
-			continue
-		}
-		content, ok, why := s.fileContent(types.FileObjectConfig(cfg))
-		if !ok {
-			s.warn(p, "config %q %s: left out on Kubernetes", ref.Source, why)
-			continue
-		}
 		target := ref.Target
 		if target == "" {
 			target = "/" + ref.Source
 		}
-		if !mountable(target) {
-			s.warn(p, "target %q is not a clean absolute path: left out on Kubernetes", target)
+		def, ok := s.project.Configs[ref.Source]
+		value, ok := s.mount("config", i, ref.Source, target, types.FileObjectConfig(def), ok)
+		if !ok {
 			continue
 		}
-		f := translate.ConfigFile{Name: volumeName(ref.Source), Content: content, Target: target}
+		f := translate.ConfigFile{Name: volumeName(ref.Source), Content: value, Target: target}
 		if ref.Mode != nil {
 			f.Mode = uint32(*ref.Mode) & 0o777
 		}
 		if ref.UID != "" || ref.GID != "" {
-			s.warn(p, "uid and gid are %s", notTranslated)
+			s.warn([]string{"configs", strconv.Itoa(i)}, "uid and gid are %s", notTranslated)
 		}
 		s.app.Files = append(s.app.Files, f)
 	}
+}
+
+// mount reads the value of the i-th secret or config (kind) a service
+// mounts, from source's definition def (defined says there is one), to
+// be mounted at target. What cannot be mounted is a warning, and ok is
+// false.
+func (s *svcMap) mount(kind string, i int, source, target string, def types.FileObjectConfig, defined bool) (value string, ok bool) {
+	p := []string{kind + "s", strconv.Itoa(i)}
+	if !defined {
+		s.warn(p, "%s %q is not defined: left out", kind, source)
+		return "", false
+	}
+	value, ok, why := s.fileContent(def)
+	if !ok {
+		s.warn(p, "%s %q %s: left out on Kubernetes", kind, source, why)
+		return "", false
+	}
+	if !mountable(target) {
+		s.warn(p, "target %q is not a clean absolute path: left out on Kubernetes", target)
+		return "", false
+	}
+	return value, true
 }
