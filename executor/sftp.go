@@ -225,12 +225,15 @@ func (p *privateCreate) Close() error {
 }
 
 // withSFTP runs f with the SFTP session, once more with a fresh session
-// if the first one turns out to be dead (the connection broke).
+// if the first one turns out to be dead (the connection broke). Opening
+// a session that fails because the connection is gone, which sends
+// nothing, is tried up to three times in all: the first new session
+// after a cut may still be opened on the dead connection.
 func (c *Client) withSFTP(ctx context.Context, f func(*sftp.Client) error) error {
 	for attempt := 0; ; attempt++ {
 		cl, err := c.sftpClient(ctx)
 		if err != nil {
-			if attempt == 0 && sftpLost(err) && ctx.Err() == nil {
+			if attempt < 2 && sftpLost(err) && ctx.Err() == nil {
 				continue
 			}
 			return err
