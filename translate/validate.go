@@ -404,13 +404,7 @@ func (a *App) validateSecrets(ps *problems, envNames, files map[string]string) {
 	names := map[string]bool{}
 	for i, s := range a.Secrets {
 		p := fmt.Sprintf("secrets[%d]", i)
-		switch {
-		case !isDNS1123Label(s.Name):
-			ps.add(p+".name", "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(s.Name))
-		case names[s.Name]:
-			ps.add(p+".name", "%s is used twice", quoteVal(s.Name))
-		}
-		names[s.Name] = true
+		checkName(ps, p+".name", s.Name, names)
 		// The value is never quoted in messages: it is secret.
 		checkText(ps, p+".value", s.Value)
 		if s.Env == "" && s.File == "" {
@@ -542,13 +536,7 @@ func (a *App) validateFiles(ps *problems, files map[string]string) {
 	total := 0
 	for i, f := range a.Files {
 		p := fmt.Sprintf("files[%d]", i)
-		switch {
-		case !isDNS1123Label(f.Name):
-			ps.add(p+".name", "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(f.Name))
-		case names[f.Name]:
-			ps.add(p+".name", "%s is used twice", quoteVal(f.Name))
-		}
-		names[f.Name] = true
+		checkName(ps, p+".name", f.Name, names)
 		checkText(ps, p+".content", f.Content)
 		total += len(f.Content)
 		switch {
@@ -672,4 +660,16 @@ func (a *App) validateResources(ps *problems) {
 }
 
 // sortedKeys returns m's keys, sorted.
+// checkName checks that name, at path, is a DNS-1123 label not already
+// in names, and adds it there.
+func checkName(ps *problems, path, name string, names map[string]bool) {
+	switch {
+	case !isDNS1123Label(name):
+		ps.add(path, "%s is not a DNS-1123 label (lowercase letters, digits and '-')", quoteVal(name))
+	case names[name]:
+		ps.add(path, "%s is used twice", quoteVal(name))
+	}
+	names[name] = true
+}
+
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
