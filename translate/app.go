@@ -280,19 +280,37 @@ func (a *App) replicas() int {
 // Load reads the app spec in the YAML file at path; see [Parse]. A
 // [*SyntaxError] names the file.
 func Load(path string) (*App, error) {
+	app, err := loadSpec(path, Parse)
+	if app != nil {
+		resolveContexts(path, app)
+	}
+	return app, err
+}
+
+// loadSpec reads the file at path and parses it with parse; a
+// [*SyntaxError] names the file.
+func loadSpec[T any](path string, parse func([]byte) (T, error)) (T, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("translate: %w", err)
+		var zero T
+		return zero, fmt.Errorf("translate: %w", err)
 	}
-	app, err := Parse(data)
+	v, err := parse(data)
 	var se *SyntaxError
 	if errors.As(err, &se) {
 		se.File = path
 	}
-	if app != nil && app.Build != nil {
-		app.Build.resolveContext(filepath.Dir(path))
+	return v, err
+}
+
+// resolveContexts resolves the apps' relative build contexts against the
+// directory of the spec file at path.
+func resolveContexts(path string, apps ...*App) {
+	for _, a := range apps {
+		if a.Build != nil {
+			a.Build.resolveContext(filepath.Dir(path))
+		}
 	}
-	return app, err
 }
 
 // Parse decodes one app spec from YAML and validates it, reporting every
@@ -308,19 +326,26 @@ func Parse(data []byte) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := specError(msgs, complete, app.Validate); err != nil {
+		return nil, err
+	}
+	return &app, nil
+}
+
+// specError returns the error of a decoded spec: a [*SyntaxError] when
+// msgs holds decoding problems (with the rule problems that validate
+// finds when the spec decoded completely), else validate's error.
+func specError(msgs []string, complete bool, validate func() error) error {
 	var verr error
 	if complete {
-		verr = app.Validate()
+		verr = validate()
 	}
 	if len(msgs) > 0 {
 		se := &SyntaxError{Errors: msgs}
 		se.Invalid, _ = verr.(*ValidationError)
-		return nil, se
+		return se
 	}
-	if verr != nil {
-		return nil, verr
-	}
-	return &app, nil
+	return verr
 }
 
 // SyntaxError reports a spec that is not well-formed YAML or does not

@@ -74,7 +74,7 @@ func StackToCompose(s *Stack, opts ...ComposeOption) ([]File, error) {
 }
 
 func checkComposeOptions(name string, opts []ComposeOption) (*composeOptions, error) {
-	o := newComposeOptions(opts)
+	o := applyOptions(&composeOptions{network: "ferry", proxy: "traefik", entrypoints: [2]string{"http", "https"}}, opts)
 	if o.project == "" {
 		o.project = name
 	}

@@ -128,7 +128,7 @@ func kubeRules(app *App, prefix string, ps *problems) {
 }
 
 func checkKubeOptions(opts []KubernetesOption) (*kubeOptions, error) {
-	o := newKubeOptions(opts)
+	o := applyOptions(&kubeOptions{}, opts)
 	if o.namespace != "" && !isDNS1123Label(o.namespace) {
 		return nil, fmt.Errorf("translate: namespace %q is not a DNS-1123 label", o.namespace)
 	}
@@ -474,6 +474,37 @@ func (k *kube) container() *mapNode {
 	return c
 }
 
+// keyFile is one key of a Secret or ConfigMap mounted as a file at
+// target; mode 0 leaves the item's mode out.
+type keyFile struct {
+	key, target string
+	mode        int
+}
+
+// addKeyVolume adds to volumes the volume named volume that projects
+// files, the keys of the Secret or ConfigMap that ref names (kind is
+// "secret" or "configMap"), and to mounts a read-only mount of each at
+// its target. It adds nothing when there are no files.
+func addKeyVolume(volumes, mounts *yaml.Node, volume, kind string, ref *mapNode, files []keyFile) {
+	if len(files) == 0 {
+		return
+	}
+	items := seqNode()
+	for _, f := range files {
+		item := newMap().str("key", f.key).str("path", f.key)
+		if f.mode != 0 {
+			item.int("mode", f.mode)
+		}
+		items.Content = append(items.Content, item.node())
+		mounts.Content = append(mounts.Content, newMap().
+			str("name", volume).
+			str("mountPath", f.target).
+			str("subPath", f.key).
+			set("readOnly", boolNode(true)).node())
+	}
+	volumes.Content = append(volumes.Content, newMap().str("name", volume).set(kind, ref.set("items", items).node()).node())
+}
+
 // podVolumes returns the pod's volumes and sets the container's mounts:
 // bind mounts, tmpfs, claims, secret files and config files.
 func (k *kube) podVolumes(c *mapNode) *yaml.Node {
@@ -504,41 +535,24 @@ func (k *kube) podVolumes(c *mapNode) *yaml.Node {
 		}
 		mounts.Content = append(mounts.Content, m.node())
 	}
-	items := seqNode()
+	var secrets []keyFile
 	for _, s := range app.Secrets {
-		if s.File == "" {
-			continue
+		if s.File != "" {
+			secrets = append(secrets, keyFile{key: s.Name, target: s.File})
 		}
-		items.Content = append(items.Content, newMap().str("key", s.Name).str("path", s.Name).node())
-		mounts.Content = append(mounts.Content, newMap().
-			str("name", secretVolume).
-			str("mountPath", s.File).
-			str("subPath", s.Name).
-			set("readOnly", boolNode(true)).node())
 	}
-	if len(items.Content) > 0 {
-		volumes.Content = append(volumes.Content, newMap().str("name", secretVolume).
-			set("secret", newMap().str("secretName", k.secretName()).set("items", items).node()).node())
-	}
+	addKeyVolume(volumes, mounts, secretVolume, "secret", newMap().str("secretName", k.secretName()), secrets)
 	files := append([]ConfigFile(nil), app.Files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
-	fileItems := seqNode()
+	var configs []keyFile
 	for _, f := range files {
 		mode := f.Mode
 		if mode == 0 {
 			mode = 0o444
 		}
-		fileItems.Content = append(fileItems.Content, newMap().str("key", f.Name).str("path", f.Name).int("mode", int(mode)).node())
-		mounts.Content = append(mounts.Content, newMap().
-			str("name", filesVolume).
-			str("mountPath", f.Target).
-			str("subPath", f.Name).
-			set("readOnly", boolNode(true)).node())
+		configs = append(configs, keyFile{key: f.Name, target: f.Target, mode: int(mode)})
 	}
-	if len(fileItems.Content) > 0 {
-		volumes.Content = append(volumes.Content, newMap().str("name", filesVolume).
-			set("configMap", newMap().str("name", k.filesName()).set("items", fileItems).node()).node())
-	}
+	addKeyVolume(volumes, mounts, filesVolume, "configMap", newMap().str("name", k.filesName()), configs)
 	if len(mounts.Content) > 0 {
 		c.set("volumeMounts", mounts)
 	}

@@ -23,18 +23,9 @@ type kubeOptions struct {
 	ingressClass    string
 }
 
-func newComposeOptions(opts []ComposeOption) *composeOptions {
-	o := &composeOptions{network: "ferry", proxy: "traefik", entrypoints: [2]string{"http", "https"}}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(o)
-		}
-	}
-	return o
-}
-
-func newKubeOptions(opts []KubernetesOption) *kubeOptions {
-	o := &kubeOptions{}
+// applyOptions calls each option that is not nil on o, in order, and
+// returns o.
+func applyOptions[T any, O ~func(*T)](o *T, opts []O) *T {
 	for _, opt := range opts {
 		if opt != nil {
 			opt(o)

@@ -129,12 +129,7 @@ func (s *Stack) Validate() error {
 	if s == nil {
 		return &ValidationError{Problems: []Problem{{Message: "no stack (nil *Stack)"}}}
 	}
-	var ps problems
-	s.validate(&ps)
-	if len(ps) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: ps}
+	return check(s.validate)
 }
 
 func (s *Stack) validate(ps *problems) {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -16,21 +14,9 @@ import (
 // [ParseStack]. A [*SyntaxError] names the file, and relative build
 // contexts are resolved against the file's directory, as [Load] does.
 func LoadStack(path string) (*Stack, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("translate: %w", err)
-	}
-	s, err := ParseStack(data)
-	var se *SyntaxError
-	if errors.As(err, &se) {
-		se.File = path
-	}
+	s, err := loadSpec(path, ParseStack)
 	if s != nil {
-		for _, a := range s.Services {
-			if a.Build != nil {
-				a.Build.resolveContext(filepath.Dir(path))
-			}
-		}
+		resolveContexts(path, s.Services...)
 	}
 	return s, err
 }
@@ -72,17 +58,8 @@ func ParseStack(data []byte) (*Stack, error) {
 	svcMsgs, ok := decodeServices(&doc.Services, s)
 	msgs = append(msgs, svcMsgs...)
 	sortByLine(msgs)
-	var verr error
-	if complete && ok {
-		verr = s.Validate()
-	}
-	if len(msgs) > 0 {
-		se := &SyntaxError{Errors: msgs}
-		se.Invalid, _ = verr.(*ValidationError)
-		return nil, se
-	}
-	if verr != nil {
-		return nil, verr
+	if err := specError(msgs, complete && ok, s.Validate); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

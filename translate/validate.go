@@ -131,8 +131,14 @@ func (a *App) Validate() error {
 	if a == nil {
 		return &ValidationError{Problems: []Problem{{Message: "no app (nil *App)"}}}
 	}
+	return check(a.validate)
+}
+
+// check runs validate and returns a [*ValidationError] with the problems
+// it found, or nil.
+func check(validate func(*problems)) error {
 	var ps problems
-	a.validate(&ps)
+	validate(&ps)
 	if len(ps) == 0 {
 		return nil
 	}
@@ -292,28 +298,11 @@ func (a *App) validatePorts(ps *problems) []int {
 		if proto != "tcp" && proto != "udp" {
 			ps.add(p+".protocol", "%s is not tcp or udp", quoteVal(pt.Protocol))
 		}
-		if pt.Container < 1 || pt.Container > 65535 {
-			ps.add(p+".container", "%d is not a port (1-65535)", pt.Container)
-		} else {
-			key := fmt.Sprintf("%d/%s", pt.Container, proto)
-			if containers[key] {
-				ps.add(p+".container", "%s is listed twice", key)
-			}
-			containers[key] = true
-			if proto == "tcp" {
-				tcp = append(tcp, pt.Container)
-			}
+		if checkPort(ps, p+".container", pt.Container, proto, containers, "listed") && proto == "tcp" {
+			tcp = append(tcp, pt.Container)
 		}
 		if pt.Host != 0 {
-			if pt.Host < 1 || pt.Host > 65535 {
-				ps.add(p+".host", "%d is not a port (1-65535)", pt.Host)
-			} else {
-				key := fmt.Sprintf("%d/%s", pt.Host, proto)
-				if hosts[key] {
-					ps.add(p+".host", "%s is published twice", key)
-				}
-				hosts[key] = true
-			}
+			checkPort(ps, p+".host", pt.Host, proto, hosts, "published")
 			if a.Replicas > 1 {
 				ps.add(p+".host", "a fixed host port cannot be shared by %d replicas; remove it and route through a domain", a.Replicas)
 			}
@@ -327,6 +316,22 @@ func (a *App) validatePorts(ps *problems) []int {
 		names[name] = true
 	}
 	return tcp
+}
+
+// checkPort checks that port, at path, is a port number whose
+// "port/proto" is not already in seen (else it is verb "twice"), adds it
+// there and reports whether the number is a port.
+func checkPort(ps *problems, path string, port int, proto string, seen map[string]bool, verb string) bool {
+	if port < 1 || port > 65535 {
+		ps.add(path, "%d is not a port (1-65535)", port)
+		return false
+	}
+	key := fmt.Sprintf("%d/%s", port, proto)
+	if seen[key] {
+		ps.add(path, "%s is %s twice", key, verb)
+	}
+	seen[key] = true
+	return true
 }
 
 func (pt Port) protocol() string {
@@ -420,13 +425,7 @@ func (a *App) validateSecrets(ps *problems, envNames, files map[string]string) {
 			envNames[s.Env] = p + ".env"
 		}
 		if s.File != "" {
-			switch {
-			case !isCleanAbs(s.File) || s.File == "/":
-				ps.add(p+".file", "%s is not a clean absolute file path (no ':' or ',')", quoteVal(s.File))
-			case files[s.File] != "":
-				ps.add(p+".file", "%s is also mounted by %s", s.File, files[s.File])
-			}
-			files[s.File] = p + ".file"
+			checkMount(ps, p+".file", s.File, "file path", files)
 		}
 	}
 }
@@ -438,27 +437,43 @@ func validateTmpfs(ps *problems, p string, v Volume) {
 			ps.add(p+".size", "%v", err)
 		}
 	}
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{{"access", v.Access != ""}, {"storage_class", v.StorageClass != ""}, {"selinux", v.SELinux != ""}} {
+	refuseSet(ps, p, "does not apply to a tmpfs",
+		setField{"access", v.Access != ""}, setField{"storage_class", v.StorageClass != ""}, setField{"selinux", v.SELinux != ""})
+}
+
+// setField is an optional field, by name, and whether it is set.
+type setField struct {
+	name string
+	set  bool
+}
+
+// refuseSet adds the problem msg at p.name for each field that is set.
+func refuseSet(ps *problems, p, msg string, fields ...setField) {
+	for _, f := range fields {
 		if f.set {
-			ps.add(p+"."+f.name, "does not apply to a tmpfs")
+			ps.add(p+"."+f.name, "%s", msg)
 		}
 	}
+}
+
+// checkMount checks that target, at path, is a clean absolute path (what
+// it must be: "path" or "file path") that nothing else in files mounts,
+// and records it there.
+func checkMount(ps *problems, path, target, what string, files map[string]string) {
+	switch {
+	case !isCleanAbs(target) || target == "/":
+		ps.add(path, "%s is not a clean absolute %s (no ':' or ',')", quoteVal(target), what)
+	case files[target] != "":
+		ps.add(path, "%s is also mounted by %s", target, files[target])
+	}
+	files[target] = path
 }
 
 func (a *App) validateVolumes(ps *problems, files map[string]string) {
 	names := map[string]bool{}
 	for i, v := range a.Volumes {
 		p := fmt.Sprintf("volumes[%d]", i)
-		switch {
-		case !isCleanAbs(v.Target) || v.Target == "/":
-			ps.add(p+".target", "%s is not a clean absolute path (no ':' or ',')", quoteVal(v.Target))
-		case files[v.Target] != "":
-			ps.add(p+".target", "%s is also mounted by %s", v.Target, files[v.Target])
-		}
-		files[v.Target] = p + ".target"
+		checkMount(ps, p+".target", v.Target, "path", files)
 		kinds := 0
 		for _, set := range []bool{v.Name != "", v.Source != "", v.Tmpfs} {
 			if set {
@@ -482,14 +497,8 @@ func (a *App) validateVolumes(ps *problems, files map[string]string) {
 			default:
 				ps.add(p+".selinux", "%s is not z or Z", quoteVal(v.SELinux))
 			}
-			for _, f := range []struct {
-				name string
-				set  bool
-			}{{"size", v.Size != ""}, {"access", v.Access != ""}, {"storage_class", v.StorageClass != ""}} {
-				if f.set {
-					ps.add(p+"."+f.name, "applies to named volumes only")
-				}
-			}
+			refuseSet(ps, p, "applies to named volumes only",
+				setField{"size", v.Size != ""}, setField{"access", v.Access != ""}, setField{"storage_class", v.StorageClass != ""})
 			continue
 		}
 		switch {
@@ -539,13 +548,7 @@ func (a *App) validateFiles(ps *problems, files map[string]string) {
 		checkName(ps, p+".name", f.Name, names)
 		checkText(ps, p+".content", f.Content)
 		total += len(f.Content)
-		switch {
-		case !isCleanAbs(f.Target) || f.Target == "/":
-			ps.add(p+".target", "%s is not a clean absolute file path (no ':' or ',')", quoteVal(f.Target))
-		case files[f.Target] != "":
-			ps.add(p+".target", "%s is also mounted by %s", f.Target, files[f.Target])
-		}
-		files[f.Target] = p + ".target"
+		checkMount(ps, p+".target", f.Target, "file path", files)
 		if f.Mode > 0o777 {
 			ps.add(p+".mode", "%o is not a file mode (0-0777)", f.Mode)
 		}
