@@ -6,12 +6,12 @@ package destination
 // its depends_on).
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ferryhq/ferry/internal/yamlenc"
 	"github.com/ferryhq/ferry/translate"
 )
 
@@ -94,15 +94,11 @@ func mapDelete(m *yaml.Node, key string) bool {
 	return false
 }
 
+// encodeYAML writes n with two-space indentation.
 func encodeYAML(n *yaml.Node) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
+	data, err := yamlenc.Encode(n)
+	if err != nil {
 		return nil, fmt.Errorf("destination: %v", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("destination: %v", err)
-	}
-	return buf.Bytes(), nil
+	return data, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferryhq/ferry/internal/yamlenc"
 )
 
 // Side files written next to compose.yaml.
@@ -130,7 +132,7 @@ func stackCompose(s *Stack, opts []ComposeOption) ([]File, error) {
 		root.set("configs", p.configs.node())
 	}
 	mapStrings(root.node(), func(s string) string { return strings.ReplaceAll(s, "$", "$$") })
-	data, err := encode(root.node())
+	data, err := yamlenc.Encode(root.node())
 	if err != nil {
 		return nil, fmt.Errorf("translate: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferryhq/ferry/internal/yamlenc"
 )
 
 // Labels and annotations set by the translators. Every Kubernetes object
@@ -243,7 +245,7 @@ type kube struct {
 
 // doc encodes one object of the app.
 func (k *kube) doc(n *yaml.Node, secret bool) Object {
-	data, err := encode(n)
+	data, err := yamlenc.Encode(n)
 	if err != nil && k.err == nil {
 		k.err = err
 	}

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"bytes"
 	"regexp"
 	"strconv"
 
@@ -105,20 +104,4 @@ func mapStrings(n *yaml.Node, f func(string) string) {
 			mapStrings(c, f)
 		}
 	}
-}
-
-// encode writes docs as a YAML stream with two-space indentation.
-func encode(docs ...*yaml.Node) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	for _, d := range docs {
-		if err := enc.Encode(d); err != nil {
-			return nil, err
-		}
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

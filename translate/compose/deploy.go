@@ -65,22 +65,23 @@ func (s *svcMap) resources() {
 	}
 	s.app.Resources.Limits = s.quantity(limits, "limits")
 	s.app.Resources.Requests = s.quantity(reservations, "reservations")
-	lim, req := s.app.Resources.Limits, s.app.Resources.Requests
-	if lim.CPU != "" && req.CPU != "" {
-		l, _ := translate.ParseCPU(lim.CPU)
-		r, _ := translate.ParseCPU(req.CPU)
-		if r > l {
-			s.warn([]string{"deploy", "resources"}, "the CPU reservation is more than the limit: the reservation is the limit")
-			s.app.Resources.Requests.CPU = lim.CPU
-		}
+	lim, req := &s.app.Resources.Limits, &s.app.Resources.Requests
+	s.capReservation("CPU", lim.CPU, &req.CPU, translate.ParseCPU)
+	s.capReservation("memory", lim.Memory, &req.Memory, translate.ParseBytes)
+}
+
+// capReservation lowers a reservation *req that is more than its limit
+// lim (both read with parse) to the limit, with a warning; what names
+// the resource.
+func (s *svcMap) capReservation(what, lim string, req *string, parse func(string) (int64, error)) {
+	if lim == "" || *req == "" {
+		return
 	}
-	if lim.Memory != "" && req.Memory != "" {
-		l, _ := translate.ParseBytes(lim.Memory)
-		r, _ := translate.ParseBytes(req.Memory)
-		if r > l {
-			s.warn([]string{"deploy", "resources"}, "the memory reservation is more than the limit: the reservation is the limit")
-			s.app.Resources.Requests.Memory = lim.Memory
-		}
+	l, _ := parse(lim)
+	r, _ := parse(*req)
+	if r > l {
+		s.warn([]string{"deploy", "resources"}, "the %s reservation is more than the limit: the reservation is the limit", what)
+		*req = lim
 	}
 }
 

@@ -25,31 +25,32 @@ var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // A file that cannot be read is an [*Error] naming where the secret or
 // config is declared.
 func carryFiles(project *types.Project, src *sources) ([]translate.File, error) {
-	var files []translate.File
-	for _, name := range sortedKeys(project.Secrets) {
-		cfg := project.Secrets[name]
-		f, err := carry(src, "secret", "secrets", name, types.FileObjectConfig(cfg), 0o600)
-		if err != nil || f == nil {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		cfg.File = "./" + f.Path
-		project.Secrets[name] = cfg
-		files = append(files, *f)
+	secrets, err := carryAll(src, "secret", "secrets", project.Secrets, 0o600)
+	if err != nil {
+		return nil, err
 	}
-	for _, name := range sortedKeys(project.Configs) {
-		cfg := project.Configs[name]
-		f, err := carry(src, "config", "configs", name, types.FileObjectConfig(cfg), 0o644)
-		if err != nil || f == nil {
-			if err != nil {
-				return nil, err
-			}
+	configs, err := carryAll(src, "config", "configs", project.Configs, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return append(secrets, configs...), nil
+}
+
+// carryAll carries the files of the secrets or configs in m, by name,
+// and points each at its copy.
+func carryAll[C types.SecretConfig | types.ConfigObjConfig](src *sources, kind, dir string, m map[string]C, mode fs.FileMode) ([]translate.File, error) {
+	var files []translate.File
+	for _, name := range sortedKeys(m) {
+		cfg := types.FileObjectConfig(m[name])
+		f, err := carry(src, kind, dir, name, cfg, mode)
+		if err != nil {
+			return nil, err
+		}
+		if f == nil {
 			continue
 		}
 		cfg.File = "./" + f.Path
-		project.Configs[name] = cfg
+		m[name] = C(cfg)
 		files = append(files, *f)
 	}
 	return files, nil

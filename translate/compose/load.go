@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ferryhq/ferry/internal/yamlenc"
 	"github.com/ferryhq/ferry/translate"
 )
 
@@ -179,7 +179,11 @@ func normalized(project *types.Project) ([]byte, error) {
 		return nil, fmt.Errorf("compose: reading the normalized project: %w", err)
 	}
 	escapeDollars(&doc)
-	return encodeYAML(&doc)
+	data, err = yamlenc.Encode(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
+	}
+	return data, nil
 }
 
 func escapeDollars(n *yaml.Node) {
@@ -259,20 +263,6 @@ func lineOf(file string, path []string) int {
 		return 0
 	}
 	return find(doc.Content[0], path)
-}
-
-// encodeYAML writes n with two-space indentation.
-func encodeYAML(n *yaml.Node) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // composeOnlyKeys are top-level and service keys that ferry's own spec
