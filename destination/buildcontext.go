@@ -89,21 +89,12 @@ func (c *buildContext) walk(fn func(rel, full string, d fs.DirEntry) error) erro
 func (c *buildContext) hash(extra string) (string, error) {
 	h := sha256.New()
 	io.WriteString(h, extra)
-	err := c.walk(func(rel, full string, d fs.DirEntry) error {
-		info, link, err := entry(full, d)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "\x00%s\x00%o\x00%s\x00", rel, info.Mode(), link)
-		if !info.Mode().IsRegular() {
+	err := c.walkEntries(func(e contextEntry) error {
+		fmt.Fprintf(h, "\x00%s\x00%o\x00%s\x00", e.rel, e.info.Mode(), e.link)
+		if !e.info.Mode().IsRegular() {
 			return nil
 		}
-		f, err := os.Open(full)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		n, err := io.Copy(h, f)
+		n, err := e.copyTo(h, nil)
 		fmt.Fprintf(h, "\x00%d", n)
 		return err
 	})
@@ -113,15 +104,42 @@ func (c *buildContext) hash(extra string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// entry returns what the hash and the archive record of a context
-// entry: its file info and, for a symbolic link, its target.
-func entry(full string, d fs.DirEntry) (fs.FileInfo, string, error) {
-	info, err := d.Info()
-	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
-		return info, "", err
+// contextEntry is what the hash and the archive record of a context
+// entry: its slash path relative to the context, its file info and, for
+// a symbolic link, its target.
+type contextEntry struct {
+	rel, full string
+	info      fs.FileInfo
+	link      string
+}
+
+// walkEntries calls fn as walk does, with each entry's info and link
+// target.
+func (c *buildContext) walkEntries(fn func(e contextEntry) error) error {
+	return c.walk(func(rel, full string, d fs.DirEntry) error {
+		e := contextEntry{rel: rel, full: full}
+		var err error
+		if e.info, err = d.Info(); err != nil {
+			return err
+		}
+		if e.info.Mode()&fs.ModeSymlink != 0 {
+			if e.link, err = os.Readlink(full); err != nil {
+				return err
+			}
+		}
+		return fn(e)
+	})
+}
+
+// copyTo writes the content of a regular file's entry to w through buf
+// (nil: one of its own) and returns how many bytes it wrote.
+func (e contextEntry) copyTo(w io.Writer, buf []byte) (int64, error) {
+	f, err := os.Open(e.full)
+	if err != nil {
+		return 0, err
 	}
-	link, err := os.Readlink(full)
-	return info, link, err
+	defer f.Close()
+	return io.CopyBuffer(w, f, buf)
 }
 
 // writeTar streams the context to w as a tar archive, one file at a
@@ -131,20 +149,16 @@ func entry(full string, d fs.DirEntry) (fs.FileInfo, string, error) {
 func (c *buildContext) writeTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 256<<10)
-	err := c.walk(func(rel, full string, d fs.DirEntry) error {
-		info, link, err := entry(full, d)
-		if err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() && !info.IsDir() && link == "" {
+	err := c.walkEntries(func(e contextEntry) error {
+		if !e.info.Mode().IsRegular() && !e.info.IsDir() && e.link == "" {
 			return nil // sockets, devices, pipes: docker leaves them out too
 		}
-		hdr, err := tar.FileInfoHeader(info, link)
+		hdr, err := tar.FileInfoHeader(e.info, e.link)
 		if err != nil {
 			return err
 		}
-		hdr.Name = rel
-		if info.IsDir() {
+		hdr.Name = e.rel
+		if e.info.IsDir() {
 			hdr.Name += "/"
 		}
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
@@ -153,18 +167,13 @@ func (c *buildContext) writeTar(w io.Writer) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if !info.Mode().IsRegular() {
+		if !e.info.Mode().IsRegular() {
 			return nil
 		}
-		f, err := os.Open(full)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if n, err := io.CopyBuffer(tw, f, buf); err != nil {
+		if n, err := e.copyTo(tw, buf); err != nil {
 			return err
 		} else if n != hdr.Size {
-			return fmt.Errorf("%s changed size while being sent (%d bytes, then %d)", rel, hdr.Size, n)
+			return fmt.Errorf("%s changed size while being sent (%d bytes, then %d)", e.rel, hdr.Size, n)
 		}
 		return nil
 	})

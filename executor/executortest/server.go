@@ -110,22 +110,8 @@ func NewServer(tb testing.TB, h Handler) *Server {
 // change its fields, then must call [Server.Start], and should call
 // [Server.Close] when finished. It panics if a key cannot be generated.
 func NewUnstartedServer(h Handler) *Server {
-	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic("executortest: generating host key: " + err.Error())
-	}
-	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
-	if err != nil {
-		panic("executortest: " + err.Error())
-	}
-	_, clientPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic("executortest: generating client key: " + err.Error())
-	}
-	clientSigner, err := ssh.NewSignerFromKey(clientPriv)
-	if err != nil {
-		panic("executortest: " + err.Error())
-	}
+	_, hostSigner := newKey("host")
+	clientPriv, clientSigner := newKey("client")
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		HostKey:      hostSigner.PublicKey(),
@@ -139,6 +125,20 @@ func NewUnstartedServer(h Handler) *Server {
 		conns:        make(map[net.Conn]struct{}),
 		pgids:        make(map[int]struct{}),
 	}
+}
+
+// newKey generates an ed25519 key and its signer; it panics, naming
+// the key's use ("host", "client"), if it cannot.
+func newKey(use string) (ed25519.PrivateKey, ssh.Signer) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic("executortest: generating " + use + " key: " + err.Error())
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		panic("executortest: " + err.Error())
+	}
+	return priv, signer
 }
 
 func currentUser() string {

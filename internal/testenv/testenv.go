@@ -74,15 +74,29 @@ func Require(tb testing.TB, requireVar, what, how string) {
 // skipped, or fails under FERRY_REQUIRE_K8S=1.
 func Kubeconfig(tb testing.TB) string {
 	tb.Helper()
-	const how = "run .ci/run (or .ci/k8s-up and export what it prints)"
-	path := os.Getenv("FERRY_KUBECONFIG")
-	if path == "" {
-		Require(tb, "FERRY_REQUIRE_K8S", "Kubernetes: FERRY_KUBECONFIG is not set", how)
+	return fromEnv(tb, "FERRY_KUBECONFIG", "FERRY_REQUIRE_K8S", "Kubernetes",
+		"run .ci/run (or .ci/k8s-up and export what it prints)",
+		func(path string) error {
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("FERRY_KUBECONFIG: %w", err)
+			}
+			return nil
+		})
+}
+
+// fromEnv returns the value of the variable env that locates the peer.
+// When it is empty, or check refuses it, the test is skipped, or fails
+// under requireVar=1; how says how to provide the peer.
+func fromEnv(tb testing.TB, env, requireVar, peer, how string, check func(string) error) string {
+	tb.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		Require(tb, requireVar, peer+": "+env+" is not set", how)
 	}
-	if _, err := os.Stat(path); err != nil {
-		Require(tb, "FERRY_REQUIRE_K8S", "Kubernetes: FERRY_KUBECONFIG: "+err.Error(), how)
+	if err := check(v); err != nil {
+		Require(tb, requireVar, peer+": "+err.Error(), how)
 	}
-	return path
+	return v
 }
 
 var namespaceSeq atomic.Int64
@@ -131,15 +145,9 @@ var dnsUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
 // is skipped, or fails under FERRY_REQUIRE_TOXIPROXY=1.
 func Toxiproxy(tb testing.TB) string {
 	tb.Helper()
-	const how = "run .ci/run (or .ci/toxiproxy-up and export what it prints)"
-	api := os.Getenv("FERRY_TOXIPROXY")
-	if api == "" {
-		Require(tb, "FERRY_REQUIRE_TOXIPROXY", "Toxiproxy: FERRY_TOXIPROXY is not set", how)
-	}
-	if err := toxiproxyDo(api, http.MethodGet, "/version", nil, nil); err != nil {
-		Require(tb, "FERRY_REQUIRE_TOXIPROXY", "Toxiproxy: "+err.Error(), how)
-	}
-	return api
+	return fromEnv(tb, "FERRY_TOXIPROXY", "FERRY_REQUIRE_TOXIPROXY", "Toxiproxy",
+		"run .ci/run (or .ci/toxiproxy-up and export what it prints)",
+		func(api string) error { return toxiproxyDo(api, http.MethodGet, "/version", nil, nil) })
 }
 
 var proxySeq atomic.Int64
