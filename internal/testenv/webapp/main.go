@@ -16,8 +16,13 @@
 // secret). The images are for tests only.
 //
 // With -healthcheck URL it instead fetches URL once and exits 0 on a 2xx
-// answer, 1 otherwise: the image's Docker HEALTHCHECK. A URL that is only a
-// path ("/healthz") means http://127.0.0.1:$PORT/healthz.
+// answer, 1 otherwise: the image's Docker HEALTHCHECK. A URL that is only
+// a path ("/healthz") means http://127.0.0.1:$PORT/healthz.
+//
+// With -loop URL it is a client instead: it requests URL every 10 ms
+// (-every) from a keep-alive and a new-connection client until SIGTERM,
+// then prints "loop: total N failed M" (to count failed requests from
+// inside a Docker network).
 package main
 
 import (
@@ -40,9 +45,14 @@ var defaultMessage = "hello"
 
 func main() {
 	healthcheck := flag.String("healthcheck", "", "fetch `URL` once; exit 0 if it answers 2xx, else 1")
+	loopURL := flag.String("loop", "", "send a request to `URL` every -every from two clients until SIGTERM, then print the counts")
+	every := flag.Duration("every", 10*time.Millisecond, "interval of -loop")
 	flag.Parse()
 	if *healthcheck != "" {
 		os.Exit(check(*healthcheck))
+	}
+	if *loopURL != "" {
+		os.Exit(loop(*loopURL, *every))
 	}
 
 	port := envOr("PORT", "8080")
