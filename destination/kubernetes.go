@@ -204,7 +204,7 @@ func (kp *kubePlan) translate() ([]translate.File, error) {
 		opts = append(opts, translate.WithIngressClass(kp.k.IngressClass))
 	}
 	var err error
-	if kp.objects, err = translate.StackObjects(kp.s.Stack, opts...); err != nil {
+	if kp.objects, err = stackObjects(kp.s, opts); err != nil {
 		return nil, err
 	}
 	for _, o := range kp.objects {

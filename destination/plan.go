@@ -277,6 +277,11 @@ func seconds(d time.Duration) string {
 type stackPlan struct {
 	*translate.Stack
 	order []*translate.App
+	// recheck is set when the stack may break a rule that the
+	// validation did not check (a lone app's depends_on, which only a
+	// stack's rules cover; a label added after the validation), so its
+	// translation must validate it.
+	recheck bool
 }
 
 // planApp validates app once and plans it as a stack of one.
@@ -287,7 +292,7 @@ func planApp(app *translate.App, plan func(*stackPlan) (*Plan, error)) (*Plan, e
 	if err := app.Validate(); err != nil {
 		return nil, err
 	}
-	return planBuilds(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}}, plan)
+	return planBuilds(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}, recheck: len(app.DependsOn) > 0}, plan)
 }
 
 // planStack validates s once and plans it.

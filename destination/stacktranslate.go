@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ferryhq/ferry/internal/prevalidated"
 	"github.com/ferryhq/ferry/internal/yamlenc"
 	"github.com/ferryhq/ferry/translate"
 )
@@ -29,8 +30,28 @@ func composeFiles(s *stackPlan, opts []translate.ComposeOption) ([]translate.Fil
 		files := []translate.File{{Path: composeFile, Data: s.Compose, Mode: 0o600}}
 		return append(files, s.Stack.Files...), nil
 	}
-	return translate.StackToCompose(s.Stack, opts...)
+	return stackToCompose(s, opts)
 }
+
+// stackToCompose and stackObjects translate a stack that planApp or
+// planStack has validated, without validating it again unless recheck
+// says it must be; isLabelValue reports whether a label value passes the
+// validation.
+func stackToCompose(s *stackPlan, opts []translate.ComposeOption) ([]translate.File, error) {
+	if s.recheck {
+		return translate.StackToCompose(s.Stack, opts...)
+	}
+	return prevalidated.StackToCompose.(func(*translate.Stack, []translate.ComposeOption) ([]translate.File, error))(s.Stack, opts)
+}
+
+func stackObjects(s *stackPlan, opts []translate.KubernetesOption) ([]translate.Object, error) {
+	if s.recheck {
+		return translate.StackObjects(s.Stack, opts...)
+	}
+	return prevalidated.StackObjects.(func(*translate.Stack, []translate.KubernetesOption) ([]translate.Object, error))(s.Stack, opts)
+}
+
+func isLabelValue(v string) bool { return prevalidated.LabelValue.(func(string) bool)(v) }
 
 // forSwarm adapts the compose project in files[0] to what `docker stack
 // deploy` accepts, and says what it left out. The translation of a

@@ -753,6 +753,12 @@ func StackObjects(s *Stack, opts ...KubernetesOption) ([]Object, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	return validStackObjects(s, opts)
+}
+
+// validStackObjects is [StackObjects] for a stack that passes
+// [Stack.Validate]: it checks only what Kubernetes alone refuses.
+func validStackObjects(s *Stack, opts []KubernetesOption) ([]Object, error) {
 	var ps problems
 	for _, app := range s.byName() {
 		kubeRules(app, "services["+app.Name+"].", &ps)
