@@ -184,7 +184,7 @@ func (d *deployment) deploy(ctx context.Context, hist []Record, pick func([]Reco
 		}
 	}
 
-	if err := d.keep(ctx, from, false); err != nil {
+	if err := d.keep(ctx, from); err != nil {
 		return d.fail("record", "keep release", err, OutcomeSucceeded)
 	}
 	rep.Outcome = OutcomeSucceeded

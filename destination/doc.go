@@ -28,6 +28,12 @@
 //  6. record the outcome in the app's history on the host, keep a copy of
 //     a successful release's files, and release the lock.
 //
+// When there is nothing to build or log in to first and every file is
+// small text, steps 1 to 6 of a deploy that succeeds go to the host as
+// one script on one session, the files inside it: one round trip on a
+// warm connection, three on a new one (open the session, start it, run
+// it). Only a failure costs more.
+//
 // Every step is streamed to [Options.Observer] as it runs and recorded in
 // the returned [Report]. [Rollback] goes back to the previous successful
 // release, or to any kept release by number, on request, [Remove] takes
@@ -44,4 +50,5 @@
 //	.ferry/releases/N/     the files of successful release N
 //	.ferry/current         a symlink to the live release
 //	.ferry/networks        the Docker networks ferry created for the app
+//	.ferry/listed          the app's Kubernetes objects, as the check listed them
 package destination

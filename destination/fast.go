@@ -3,9 +3,12 @@ package destination
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/executor"
@@ -30,10 +33,12 @@ func (d *deployment) fastPath() bool {
 	return true
 }
 
-// deployFast is Deploy in two round trips of the executor: one pipeline
+// deployFast is Deploy in one round trip of the executor: one pipeline
 // takes the lock, reads the history, checks, writes the files (carried
-// in the script), applies and verifies; a second keeps the release,
-// records it and releases the lock. Events and the report name each
+// in the script), applies, verifies, keeps the release, records it and
+// releases the lock. The host numbers the release from its history as
+// [deployment.number] does here (see [numbersScript]), since nothing
+// comes back before the pipeline ends. Events and the report name each
 // step's phase as the separate pipelines do. A failure is handled as in
 // [deployment.run].
 func (d *deployment) deployFast(ctx context.Context) (*Report, error) {
@@ -43,8 +48,32 @@ func (d *deployment) deployFast(ctx context.Context) (*Report, error) {
 	active.Store(d.owner.id, true)
 
 	p, phases := d.fastPipeline()
-	var res *executor.Result
-	var err error
+	res, lockErr, err := d.runFast(ctx, p, phases)
+	if lockErr != nil {
+		return d.fail("lock", "take lock", lockErr, OutcomeFailed)
+	}
+	step := d.phaseSteps(p, phases, res, err)
+	hist, herr := parseHistory(string(res.Steps[1].Stdout))
+	d.number(hist)
+	if err != nil {
+		return d.fastFailed(ctx, phases, res, step, err)
+	}
+	active.Delete(d.owner.id)
+	if herr != nil {
+		// The host kept and recorded the release; only its report's
+		// numbers may be wrong.
+		return d.fail("record", "read history", herr, OutcomeSucceeded)
+	}
+	rep.Outcome = OutcomeSucceeded
+	return rep, nil
+}
+
+// runFast runs the fast pipeline p, waiting for or breaking a held lock
+// as [deployment.lockHeld] says, and returns its result and error. When
+// the lock could not be taken, it returns why as lockErr instead; the
+// lock steps are then in the report, and the lock released unless
+// another deploy holds it.
+func (d *deployment) runFast(ctx context.Context, p *executor.Pipeline, phases []string) (res *executor.Result, lockErr, err error) {
 	run := *p
 	if d.opts.Observer != nil {
 		run.Observer = phased{d.opts.Observer, phases}
@@ -58,40 +87,39 @@ func (d *deployment) deployFast(ctx context.Context) (*Report, error) {
 		if lerr != err || lockFailed(res) {
 			d.phaseSteps(p, phases[:2], res, lerr)
 			d.lockFailed(ctx, lerr)
-			return d.fail("lock", "take lock", lerr, OutcomeFailed)
+			if lerr == nil {
+				lerr = errors.New("destination: the lock steps did not run")
+			}
+			return res, lerr, nil
 		}
-		break
+		return res, nil, err
 	}
-	step := d.phaseSteps(p, phases, res, err)
-	hist, herr := parseHistory(string(res.Steps[1].Stdout))
-	if herr != nil && err == nil {
-		err, step = herr, len(phases)+1
+}
+
+// fastFailed handles the failure of step (an index of phases) of the
+// fast pipeline, as the separate pipelines would have.
+func (d *deployment) fastFailed(ctx context.Context, phases []string, res *executor.Result, step int, err error) (*Report, error) {
+	phase, name := "lock", "read history"
+	if step < len(phases) {
+		phase, name = phases[step], res.Steps[step].Name
 	}
-	d.number(hist)
-	if err != nil {
+	switch phase {
+	case "lock", "check":
 		defer d.unlock(ctx)
-		phase, name := "lock", "read history"
-		if step < len(phases) {
-			phase, name = phases[step], res.Steps[step].Name
-		}
-		switch phase {
-		case "lock", "check":
-			d.record(ctx, nil, OutcomeFailed, err)
-			return d.fail(phase, name, err, OutcomeFailed)
-		case "upload":
-			d.restore(ctx)
-			d.record(ctx, nil, OutcomeFailed, err)
-			return d.fail(phase, name, err, OutcomeFailed)
-		}
-		return d.failLive(ctx, nil, phase, name, err)
-	}
-	if err := d.keep(ctx, nil, true); err != nil {
+		d.record(ctx, nil, OutcomeFailed, err)
+		return d.fail(phase, name, err, OutcomeFailed)
+	case "upload":
+		defer d.unlock(ctx)
+		d.restore(ctx)
+		d.record(ctx, nil, OutcomeFailed, err)
+		return d.fail(phase, name, err, OutcomeFailed)
+	case "record":
+		// The release is live; keeping or recording it failed.
 		d.unlock(ctx)
 		return d.fail("record", "keep release", err, OutcomeSucceeded)
 	}
-	active.Delete(d.owner.id)
-	rep.Outcome = OutcomeSucceeded
-	return rep, nil
+	defer d.unlock(ctx)
+	return d.failLive(ctx, nil, phase, name, err)
 }
 
 // lockFailed reports whether the lock steps themselves did not succeed.
@@ -109,8 +137,8 @@ func (d *deployment) lockFailed(ctx context.Context, err error) {
 	d.unlock(ctx)
 }
 
-// fastPipeline joins the lock, check, upload, apply and verify steps into
-// one pipeline, each step keeping its own pipeline's directory and
+// fastPipeline joins the lock, check, upload, apply, verify and record
+// steps into one pipeline, each step keeping its own pipeline's directory and
 // environment, and returns each step's phase.
 func (d *deployment) fastPipeline() (*executor.Pipeline, []string) {
 	out := &executor.Pipeline{Name: "deploy"}
@@ -134,6 +162,7 @@ func (d *deployment) fastPipeline() (*executor.Pipeline, []string) {
 	add(&executor.Pipeline{Steps: inlineUploads(d.plan.Files)}, "upload")
 	add(d.plan.Apply, "apply")
 	add(d.plan.Verify, "verify")
+	add(&executor.Pipeline{Env: []string{"FERRY_DIR=" + d.plan.Dir}, Steps: d.recordSteps()}, "record")
 	return out, phases
 }
 
@@ -199,4 +228,39 @@ func (p phased) Event(e executor.Event) {
 		e.Pipeline = p.phases[e.Index]
 	}
 	p.obs.Event(e)
+}
+
+// recordSteps end a fast deploy on the host, after verify: they keep
+// the release's files, append its record to the history and release the
+// lock, as [deployment.keep] and [deployment.unlock] do. The release's
+// number, the previous release and the duration are found on the host
+// (see [numbersScript] and [appendScript]); the rest of the record is
+// this deploy's.
+func (d *deployment) recordSteps() []executor.Step {
+	action, when, end := d.recordParts()
+	return []executor.Step{
+		{Name: "keep release files", Script: numbersScript + "FERRY_RELEASE=$rel\n" + keepScript, Env: []string{
+			"FERRY_FILES=" + fileList(relFiles(d.plan.Dir, d.plan.Files)),
+			"FERRY_KEEP=" + strconv.Itoa(d.opts.keep()),
+		}},
+		{Name: "append to history", Script: numbersScript + appendScript, Env: []string{
+			"FERRY_RECORD=" + action, "FERRY_RECORD_TIME=" + when, "FERRY_RECORD_END=" + end,
+		}},
+		{Name: "release lock", Script: unlockScript, Env: []string{"FERRY_OWNER=" + d.owner.line}},
+	}
+}
+
+// recordParts splits this deploy's successful record, as JSON, around
+// the fields the host fills in: the release number (before action), the
+// previous release (between action and when) and the seconds (between
+// when and end).
+func (d *deployment) recordParts() (action, when, end string) {
+	rec := d.newRecord(nil, OutcomeSucceeded, nil)
+	rec.Release, rec.Previous, rec.Seconds = 0, 0, 0
+	b, _ := json.Marshal(rec)
+	// Keys are never inside a value: a quote in a value is escaped.
+	s := strings.TrimPrefix(string(b), `{"release":0`)
+	i := strings.Index(s, `,"time":"`)
+	j := strings.Index(s, `,"seconds":0,`)
+	return s[:i], s[i:j] + `,"seconds":`, s[j+len(`,"seconds":0`):]
 }

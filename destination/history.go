@@ -147,9 +147,8 @@ func (d *deployment) record(ctx context.Context, from *Record, outcome Outcome, 
 }
 
 // keep stores the successful release's files, makes it current and
-// appends it to the history; with unlock, it then releases the lock in
-// the same round trip.
-func (d *deployment) keep(ctx context.Context, from *Record, unlock bool) error {
+// appends it to the history.
+func (d *deployment) keep(ctx context.Context, from *Record) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	line, _ := json.Marshal(d.newRecord(from, OutcomeSucceeded, nil))
@@ -163,9 +162,6 @@ func (d *deployment) keep(ctx context.Context, from *Record, unlock bool) error 
 	}}
 	if from != nil {
 		p.Steps[0].Env = append(p.Steps[0].Env, "FERRY_FROM="+strconv.Itoa(from.Release))
-	}
-	if unlock {
-		p.Steps = append(p.Steps, executor.Step{Name: "release lock", Script: unlockScript, Env: []string{"FERRY_OWNER=" + d.owner.line}})
 	}
 	_, _, err := d.pipeline(rctx, p)
 	return err

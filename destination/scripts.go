@@ -176,3 +176,36 @@ func mkdirStep(files []translate.File) (executor.Step, bool) {
 
 // quoted joins words for a script line.
 func quoted(words ...string) string { return shquote.Join(words) }
+
+// numbersScript sets rel to the next release's number and prev to the
+// live release's (0 for none), from the history as the lock step reads
+// it (its last 200 records), as [deployment.number] and [live] find
+// them: the highest release plus one, and the last successful record's
+// release, unless that record is a removal. It reads only the fields
+// that start a record and the outcome: ferry writes the history, and
+// in its JSON a key never appears inside a value, whose quotes are
+// escaped.
+const numbersScript = `h="$FERRY_DIR/.ferry/history.jsonl"
+set -- $( { if [ -f "$h" ]; then tail -n 200 "$h"; fi; } | awk '
+match($0, /^\{"release":[0-9]+,/) {
+  r = substr($0, 12, RLENGTH - 12) + 0
+  if (r > max) max = r
+  if ($0 ~ /,"outcome":"succeeded"/) live = ($0 ~ /^\{"release":[0-9]+,"action":"remove",/) ? 0 : r
+}
+END { print max + 1, live + 0 }')
+rel=$1 prev=$2
+`
+
+// appendScript appends the record of a release numbered on the host
+// (see [numbersScript]) to the history: FERRY_RECORD, FERRY_RECORD_TIME
+// and FERRY_RECORD_END are its JSON around the release number, the
+// previous release and the seconds, counted from when the lock was
+// taken.
+const appendScript = `t0=$(date -r "$FERRY_DIR/.ferry/lock/owner" +%s.%N 2>/dev/null || true)
+t1=$(date +%s.%N)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { d = b - a; if (a == "" || d < 0) d = 0; printf "%.3f", d }')
+p=
+if [ "$prev" -gt 0 ]; then p=",\"previous\":$prev"; fi
+umask 077
+printf '{"release":%s%s%s%s%s%s\n' "$rel" "$FERRY_RECORD" "$p" "$FERRY_RECORD_TIME" "$secs" "$FERRY_RECORD_END" >>"$h"
+`
