@@ -97,7 +97,7 @@ func (c *Cmd) Start(ctx context.Context) error {
 		return errStarted
 	}
 	c.started = true
-	sp := &spec{Args: c.Args, Env: c.Env, Dir: c.Dir, User: c.User, Stdin: c.Stdin != nil}
+	sp := &spec{Step: Step{Args: c.Args, Env: c.Env, Dir: c.Dir, User: c.User}, ReadsStdin: c.Stdin != nil}
 	if c.User != "" {
 		sp.SudoPwd = c.r.sudoPassword()
 	}

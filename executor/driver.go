@@ -31,16 +31,13 @@ func frame(script string) []byte {
 	return []byte(strconv.Itoa(len(script)) + "\n" + script)
 }
 
-// spec is what the driver needs of one command.
+// spec is what the driver needs of one command: its step (for a [Cmd],
+// a step of the Cmd's fields) with the environment and directory it runs
+// with, and what the driver adds.
 type spec struct {
-	Args    []string
-	Script  string
-	Shell   string
-	Env     []string
-	Dir     string
-	User    string
-	Stdin   bool   // the command reads the session's standard input
-	SudoPwd string // sudo's password, given to it through askpass
+	Step
+	ReadsStdin bool   // the command reads the session's standard input
+	SudoPwd    string // sudo's password, given to it through askpass
 }
 
 func (s *spec) check() error {
@@ -59,7 +56,7 @@ func (s *spec) check() error {
 	if strings.IndexByte(s.Dir, 0) >= 0 {
 		return fmt.Errorf("dir contains a NUL byte")
 	}
-	if s.User != "" && s.Script != "" && s.Stdin {
+	if s.User != "" && s.Script != "" && s.ReadsStdin {
 		return fmt.Errorf("a script run as another user (User %q) reads its script from standard input, so it cannot also take Stdin", s.User)
 	}
 	return nil
@@ -185,7 +182,7 @@ func batchScript(specs []*spec, ignore []bool, first int, nonce string, grace ti
 		if s.User != "" && s.SudoPwd != "" {
 			b.WriteString("r=$?; rm -f \"$a\" \"$a.used\"; exit $r\n")
 		}
-		if s.Stdin {
+		if s.ReadsStdin {
 			b.WriteString(")\n")
 		} else {
 			b.WriteString(") </dev/null\n")

@@ -46,7 +46,7 @@ func runPipeline(ctx context.Context, r runner, p *Pipeline) (*Result, error) {
 	for i := range p.Steps {
 		st := &p.Steps[i]
 		res.Steps[i] = StepResult{Name: pr.red.string(stepName(st, i)), ExitCode: -1, Skipped: true}
-		sp := &spec{Args: st.Args, Script: st.Script, Shell: st.Shell, Dir: st.Dir, User: st.User, Stdin: st.Stdin != nil}
+		sp := &spec{Step: *st, ReadsStdin: st.Stdin != nil}
 		if sp.Dir == "" {
 			sp.Dir = p.Dir
 		}
