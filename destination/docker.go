@@ -73,6 +73,7 @@ func (d Docker) plan(s *stackPlan) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.files = append(c.files, routeFiles(s, c.project)...)
 	p, err := newPlan("docker", s, c.dir, c.files, c.timeout, inPlaceWarnings(s))
 	if err != nil {
 		return nil, err
@@ -80,19 +81,37 @@ func (d Docker) plan(s *stackPlan) (*Plan, error) {
 	compose := composePrelude(d.ComposeCommand, c.files[0].Path)
 	up := `"$@" -p ` + quoted(c.project) + ` -f "$f" up -d --remove-orphans` + "\n"
 	down := `"$@" -p ` + quoted(c.project) + ` -f "$f" down --remove-orphans` + "\n"
+	remove := down + "echo \"no previous release: took the new one down\"\n"
 	c.pipelines(p, composeSteps{
 		tool:    executor.Step{Name: "compose", Script: composePrelude(d.ComposeCommand, "") + `"$@" version` + "\n"},
 		network: networkStep(c.network),
 		prelude: compose,
 		apply:   up,
 		applyAs: "compose up",
-		remove:  down + "echo \"no previous release: took the new one down\"\n",
+		remove:  remove,
 		wait:    healthScript(c.project, c.timeout),
 		waitAs:  "wait until healthy",
 	})
 	p.Apply.Steps = d.applySteps(s, c, compose, up)
+	if len(p.Apply.Steps) > 1 {
+		// Some services switch: going back switches them too, to the
+		// restored release's containers, so that the proxy's routes
+		// follow and no request is dropped.
+		back := []executor.Step{p.Rollback.Steps[0]}
+		for i, st := range p.Apply.Steps {
+			otherwise := ""
+			if i == 0 {
+				otherwise = compose + remove
+			}
+			st.Name += " (previous release)"
+			st.Script = ifPrevious(st.Script, otherwise)
+			back = append(back, st)
+		}
+		p.Rollback.Steps = append(back, p.Rollback.Steps[2:]...)
+	}
 	p.Diagnose = composeDiagnosis(c.dir, c.project)
 	p.Remove = composeRemove(c.dir, compose, c.project)
+	p.Remove.Steps = append([]executor.Step{unrouteStep(c.project, orDefaultProxy(d.ProxyName))}, p.Remove.Steps...)
 	return p.withSecrets(s), nil
 }
 

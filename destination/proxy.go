@@ -21,15 +21,17 @@ import (
 //
 // Caddy was chosen over Traefik because ferry switches the traffic
 // itself rather than racing Traefik's discovery of containers by label
-// (which routes to a container while it stops), and Caddy loads new
-// routes through its admin API without a restart, requests in flight
-// finishing on the routes they started with. Traefik also cannot be
-// built from its module without replace directives. A reload opens a
-// new listening socket beside the old one (SO_REUSEPORT); Linux may
-// reset a connection being accepted by the old one as it closes, which
-// the sysctl net.ipv4.tcp_migrate_req (see [Proxy.NoRequestMigration])
-// makes rarer but has not removed: about one request in ten thousand
-// failed in the tests.
+// (which routes to a container while it stops), because Caddy can read
+// an upstream's address from a file on each request (the {file.*}
+// placeholder), so that a switch rewrites a file and changes no
+// configuration, and because Traefik cannot be built from its module
+// without replace directives. Caddy reloads its configuration only when
+// an app's routes change (a first deploy, new domains, paths, ports or
+// replica counts), never for an update of the same routes: a reload
+// opens a new listening socket beside the old one (SO_REUSEPORT), and
+// Linux may reset a connection caught in the old one's queue as it
+// closes, which the sysctl net.ipv4.tcp_migrate_req (see
+// [Proxy.NoRequestMigration]) makes rarer on Linux 5.14 and later.
 //
 // The proxy listens on the host's HTTP and HTTPS ports, gets certificates
 // from Let's Encrypt (ACME) for the apps' TLS domains and keeps them, and
@@ -39,9 +41,11 @@ import (
 //
 // Its routes are Caddyfile snippets, one per service, in the directory
 // "etc/sites" of the proxy's directory on the host (bind-mounted, with
-// the Caddyfile, on /etc/caddy); an app deploy writes its snippet there,
-// naming the new containers' addresses, and asks Caddy to reload
-// (`docker exec <proxy> caddy reload`).
+// the Caddyfile, on /etc/caddy), and the addresses of each service's
+// containers are files in "etc/upstreams/<project>.<service>", one per
+// replica; an app deploy writes them (see [Docker]) and asks Caddy to
+// reload (`docker exec <proxy> caddy reload`) only when its snippet
+// changed.
 type Proxy struct {
 	// Dir is the directory holding the apps on the host; the proxy
 	// lives in Dir/<Name>. Empty means [DefaultDir].
@@ -81,7 +85,8 @@ type Proxy struct {
 	// beside the old one (SO_REUSEPORT) and closing the old one; the
 	// sysctl moves the connections waiting in the old socket's queue to
 	// the new one, where Linux would otherwise reset them. Without it a
-	// switch can fail the odd request that arrives during the reload.
+	// reload (when an app's routes change, not on an update of the same
+	// routes) can fail the odd request that arrives during it.
 	NoRequestMigration bool
 }
 
@@ -104,7 +109,10 @@ const (
 	proxyConfDir   = "/etc/caddy"
 	proxyCaddyfile = proxyConfDir + "/Caddyfile"
 	proxySitesDir  = proxyConfDir + "/sites"
-	proxyService   = "caddy"
+	// proxyUpstreamsDir holds the addresses of the switched services'
+	// containers, a directory per service (see [upstreamsDir]).
+	proxyUpstreamsDir = proxyConfDir + "/upstreams"
+	proxyService      = "caddy"
 )
 
 var (
@@ -144,7 +152,7 @@ func (p Proxy) Plan() (*Plan, error) {
 	for _, n := range c.networks {
 		check.Steps = append(check.Steps, networkStep(n))
 	}
-	check.Steps = append(check.Steps, executor.Step{Name: "create directories", Args: []string{"mkdir", "-p", "etc/sites"}})
+	check.Steps = append(check.Steps, executor.Step{Name: "create directories", Args: []string{"mkdir", "-p", "etc/sites", "etc/upstreams"}})
 	plan := &Plan{
 		Target:  "proxy",
 		App:     c.name,

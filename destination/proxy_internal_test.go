@@ -126,24 +126,30 @@ func TestDockerSwitchPlan(t *testing.T) {
 	}
 }
 
-func TestSiteLines(t *testing.T) {
-	got := strings.Join(siteLines(proxiedApp()), "\n")
-	want := strings.Join([]string{
-		`'http://web.internal {'`,
-		`'	reverse_proxy '"$(ups 8080)"' {'`,
-		`'		lb_try_duration 5s'`,
-		`'	}'`,
-		`'}'`,
-		`'web.example.com {'`,
-		`'	reverse_proxy /api* '"$(ups 9090)"' {'`,
-		`'		lb_try_duration 5s'`,
-		`'	}'`,
-		`'	reverse_proxy '"$(ups 8080)"' {'`,
-		`'		lb_try_duration 5s'`,
-		`'	}'`,
-		`'}'`,
-	}, "\n")
+// TestSiteFile: the routes name no address but the replicas' upstream
+// files, so that an update changes no configuration; longer paths come
+// first.
+func TestSiteFile(t *testing.T) {
+	app := proxiedApp()
+	app.Replicas = 2
+	got := string(siteFile("shop", app))
+	want := `# Written by ferry: the routes of service web of shop. Each upstream is
+# the address in a file of /etc/caddy/upstreams/shop.web, which an update rewrites.
+http://web.internal {
+	reverse_proxy {file./etc/caddy/upstreams/shop.web/1}:8080 {file./etc/caddy/upstreams/shop.web/2}:8080 {
+		lb_try_duration 5s
+	}
+}
+web.example.com {
+	reverse_proxy /api* {file./etc/caddy/upstreams/shop.web/1}:9090 {file./etc/caddy/upstreams/shop.web/2}:9090 {
+		lb_try_duration 5s
+	}
+	reverse_proxy {file./etc/caddy/upstreams/shop.web/1}:8080 {file./etc/caddy/upstreams/shop.web/2}:8080 {
+		lb_try_duration 5s
+	}
+}
+`
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("site lines (-want +got):\n%s", diff)
+		t.Errorf("site file (-want +got):\n%s", diff)
 	}
 }

@@ -21,9 +21,13 @@ import (
 //  2. wait until the new ones are healthy, or running when they have no
 //     health check; if they are not, remove them and fail, the old ones
 //     still serving;
-//  3. write the app's routes to the new containers into the proxy's
-//     sites directory and reload Caddy, which sends new requests to them
-//     while requests in flight finish on the old ones;
+//  3. write the new containers' addresses into the service's upstream
+//     files in the proxy's configuration directory (each by an atomic
+//     rename): Caddy reads them on each request (see [siteFile]), so
+//     new requests go to the new containers while requests in flight
+//     finish on the old ones, and no configuration is reloaded; only
+//     when the service's routes changed is its snippet installed and
+//     Caddy reloaded;
 //  4. wait [Docker.Drain], then stop the old containers with their stop
 //     grace period and remove them.
 //
@@ -67,11 +71,30 @@ func inPlaceWarning(app *translate.App) *translate.Warning {
 		strings.Join(s, ", "))}
 }
 
-// siteLines is the app's Caddyfile snippet, as lines for the shell's
-// printf: literal text quoted, with "$(ups PORT)" where the upstreams
-// of a container port go (the new containers' addresses on the app's
-// network, with the port).
-func siteLines(app *translate.App) []string {
+// routesFile is the release file (relative to the app's directory)
+// holding the Caddyfile snippet of a switched service's routes; the
+// switch copies it into the proxy's sites directory. Being a file of
+// the release, a rollback restores it with the others.
+func routesFile(service string) string { return "routes/" + service + ".caddy" }
+
+// upstreamsDir is the directory, inside the proxy's container, that
+// holds one file per replica of a switched service, named 1, 2, ...,
+// each holding the address of one of its containers.
+func upstreamsDir(project, service string) string {
+	return proxyUpstreamsDir + "/" + project + "." + service
+}
+
+// siteFile is the Caddyfile snippet of app's routes. The upstreams are
+// not addresses but placeholders that Caddy replaces, on each request,
+// with the content of the replica's file in [upstreamsDir]: the switch
+// rewrites those files (each by an atomic rename) to send new requests
+// to the new containers, so the snippet, and with it Caddy's
+// configuration, stays the same from one update to the next. Caddy
+// then never reloads for an update (a reload replaces its listening
+// sockets, and Linux resets a connection caught in the queue of the one
+// that closes); it reloads only when the snippet changes: a first
+// deploy, or new domains, paths, ports or replica counts.
+func siteFile(project string, app *translate.App) []byte {
 	type route struct {
 		path string
 		port int
@@ -93,56 +116,70 @@ func siteLines(app *translate.App) []string {
 		}
 		sites[site] = append(sites[site], route{d.Path, port})
 	}
-	var lines []string
+	dir := upstreamsDir(project, app.Name)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by ferry: the routes of service %s of %s. Each upstream is\n", app.Name, project)
+	fmt.Fprintf(&b, "# the address in a file of %s, which an update rewrites.\n", dir)
 	for _, site := range sortedKeys(sites) {
 		routes := sites[site]
 		// Longer paths first, so that a prefix does not shadow them.
 		sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].path) > len(routes[j].path) })
-		lines = append(lines, quoted(site+" {"))
+		b.WriteString(site + " {\n")
 		for _, r := range routes {
-			matcher := ""
+			b.WriteString("\treverse_proxy ")
 			if r.path != "" && r.path != "/" {
-				matcher = strings.TrimSuffix(r.path, "/") + "* "
+				b.WriteString(strings.TrimSuffix(r.path, "/") + "* ")
 			}
-			lines = append(lines,
-				quoted("\treverse_proxy "+matcher)+`"$(ups `+strconv.Itoa(r.port)+`)"`+quoted(" {"),
-				// A refused connection (a container going away) is tried
-				// again on another upstream rather than failing the
-				// request.
-				quoted("\t\tlb_try_duration 5s"),
-				quoted("\t}"))
+			for i := 1; i <= replicas(app); i++ {
+				fmt.Fprintf(&b, "{file.%s/%d}:%d ", dir, i, r.port)
+			}
+			// A refused connection (a container going away) is tried
+			// again, the address read anew, rather than failing the
+			// request.
+			b.WriteString("{\n\t\tlb_try_duration 5s\n\t}\n")
 		}
-		lines = append(lines, quoted("}"))
+		b.WriteString("}\n")
 	}
-	return lines
+	return []byte(b.String())
+}
+
+// replicas is the number of containers app runs.
+func replicas(app *translate.App) int {
+	if app.Replicas < 1 {
+		return 1
+	}
+	return app.Replicas
+}
+
+// routeFiles are the release files of the routes of the services of s
+// that switch (see [routesFile]).
+func routeFiles(s *stackPlan, project string) []translate.File {
+	var files []translate.File
+	for _, a := range s.order {
+		if switched(a) {
+			files = append(files, translate.File{Path: routesFile(a.Name), Data: siteFile(project, a), Mode: 0o644})
+		}
+	}
+	return files
 }
 
 // switchScript is the apply step of a switched app: see the top of this
 // file. compose is the compose prelude (it sets "$@" and f).
 func switchScript(compose, project, proxyName, network string, app *translate.App, drain, timeout time.Duration) string {
-	replicas := app.Replicas
-	if replicas < 1 {
-		replicas = 1
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "project=%s service=%s replicas=%d proxy_name=%s network=%s\n",
-		quoted(project), quoted(app.Name), replicas, quoted(proxyName), quoted(network))
-	fmt.Fprintf(&b, "drain=%s timeout=%s\n", seconds(drain), seconds(timeout))
+		quoted(project), quoted(app.Name), replicas(app), quoted(proxyName), quoted(network))
+	fmt.Fprintf(&b, "routes=%s drain=%s timeout=%s\n", quoted(routesFile(app.Name)), seconds(drain), seconds(timeout))
 	b.WriteString(compose)
 	b.WriteString(switchFuncs)
 	b.WriteString(waitHealthyFn)
-	b.WriteString("site() {\n  printf '%s\\n' \\\n")
-	for _, l := range siteLines(app) {
-		b.WriteString("    " + l + " \\\n")
-	}
-	b.WriteString("    ''\n}\n")
 	b.WriteString(switchBody)
 	return b.String()
 }
 
 // switchFuncs are the switch script's helpers: ids of the service's
-// containers, their names, the upstreams for a port, and the new
-// containers' ids for [waitHealthyFn].
+// containers, their names and addresses, the new containers' ids for
+// [waitHealthyFn], and the switch of the proxy's routes.
 const switchFuncs = `ids() {
   docker ps -aq --no-trunc --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" | sort
 }
@@ -152,15 +189,60 @@ names() {
 addrs() { # the containers' addresses on the app's network
   for id in "$@"; do docker inspect -f "{{with index .NetworkSettings.Networks \"$network\"}}{{.IPAddress}}{{end}}" "$id"; done
 }
-ups() {
-  for a in $new_addrs; do printf '%s:%s ' "$a" "$1"; done
-}
 new_ids() { printf '%s\n' $new; }
+# route ADDR...: point the proxy's upstream files at the addresses and,
+# when the routes changed, install them and reload Caddy. On failure it
+# puts back what it changed and returns 1.
+route() {
+  ups="$conf_dir/upstreams/$project.$service" conf="$conf_dir/sites/$project.$service.caddy"
+  mkdir -p "$ups" "$conf_dir/sites"
+  rm -rf "$ups.previous" && cp -pR "$ups" "$ups.previous"
+  i=0
+  for a in "$@"; do
+    i=$((i + 1))
+    printf '%s\n' "$a" >"$ups/$i.tmp" && mv "$ups/$i.tmp" "$ups/$i" || return 1
+  done
+  if ! cmp -s "$routes" "$conf"; then
+    [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
+    cp "$routes" "$conf.tmp" && mv "$conf.tmp" "$conf"
+    if ! out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); then
+      printf '%s\n' "$out" >&2
+      if [ -f "$conf.previous" ]; then mv "$conf.previous" "$conf"; else rm -f "$conf"; fi
+      cp -pR "$ups.previous/." "$ups/"
+      docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null 2>&1 || true
+      return 1
+    fi
+    rm -f "$conf.previous"
+    echo "proxy $proxy_name: routes of $service installed"
+  fi
+  # Files of replicas the service no longer has.
+  for f in "$ups"/*; do
+    n=${f##*/}
+    case $n in *[!0-9]*) continue ;; esac
+    [ "$n" -gt "$i" ] && rm -f "$f"
+  done
+  rm -rf "$ups.previous"
+}
 `
 
 // switchBody runs the switch.
 const switchBody = `old=$(ids)
-if [ -n "$old" ]; then
+# The service is up to date when it runs as many containers as it
+# should, all running (and healthy, where they have a health check)
+# from the configuration of this release: then only its routes are
+# checked. A rollback after a failed switch goes through here.
+uptodate=
+if [ -n "$old" ] && [ "$(echo $old | wc -w)" -eq "$replicas" ]; then
+  want=$("$@" -p "$project" -f "$f" config --hash "$service" 2>/dev/null | awk '{print $2}')
+  have=$(for id in $old; do docker inspect -f '{{index .Config.Labels "com.docker.compose.config-hash"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}healthy{{end}}' "$id"; done | sort -u)
+  [ -n "$want" ] && [ "$have" = "$want running healthy" ] && uptodate=1
+fi
+# discard removes the new containers after a failure.
+discard() { [ -n "$uptodate" ] || docker rm -f $new >/dev/null; }
+if [ -n "$uptodate" ]; then
+  new=$old old=
+  echo "$service is up to date:" $(names $new)
+elif [ -n "$old" ]; then
   n=$(( $(printf '%s\n' $old | wc -l) + replicas ))
   "$@" -p "$project" -f "$f" up -d --no-recreate --scale "$service=$n" "$service"
   new=$(ids | grep -vxF "$old" || true)
@@ -173,46 +255,39 @@ if [ -z "$new" ]; then
   exit 1
 fi
 new_names=$(names $new)
-echo "started beside the old containers:" $new_names
-if ! wait_healthy new_ids "the new containers of $service"; then
-  docker rm -f $new >/dev/null
-  echo "removed the new containers:" $new_names "; the old ones keep serving" >&2
-  exit 1
+if [ -z "$uptodate" ]; then
+  echo "started beside the old containers:" $new_names
+  if ! wait_healthy new_ids "the new containers of $service"; then
+    discard
+    echo "removed the new containers:" $new_names "; the old ones keep serving" >&2
+    exit 1
+  fi
+  echo "healthy:" $new_names
 fi
-echo "healthy:" $new_names
 # The proxy dials the containers' addresses, which need no DNS lookup.
 new_addrs=$(addrs $new)
 if [ "$(echo $new_addrs | wc -w)" -ne "$(echo $new | wc -w)" ]; then
-  docker rm -f $new >/dev/null
+  discard
   echo "some new containers have no address on network $network:" $new_names >&2
   exit 1
 fi
-proxy=$(docker ps -q --filter "label=` + ProxyLabel + `=$proxy_name" | head -n 1)
-if [ -n "$proxy" ]; then
+` + proxyFind + `if [ -n "$proxy" ]; then
   if ! docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$proxy" | tr ' ' '\n' | grep -qxF "$network"; then
     docker network connect "$network" "$proxy"
     echo "proxy $proxy_name joined network $network"
   fi
   conf_dir=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "` + proxyConfDir + `"}}{{.Source}}{{end}}{{end}}' "$proxy")
   if [ -z "$conf_dir" ]; then
-    docker rm -f $new >/dev/null
+    discard
     echo "proxy $proxy_name has no ` + proxyConfDir + ` mount" >&2
     exit 1
   fi
-  mkdir -p "$conf_dir/sites"
-  conf="$conf_dir/sites/$project.$service.caddy"
-  [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
-  site >"$conf.tmp" && mv "$conf.tmp" "$conf"
-  if ! out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); then
-    printf '%s\n' "$out" >&2
-    if [ -f "$conf.previous" ]; then mv "$conf.previous" "$conf"; else rm -f "$conf"; fi
-    docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null 2>&1 || true
-    docker rm -f $new >/dev/null
+  if ! route $new_addrs; then
+    discard
     echo "the proxy refused the new routes; removed the new containers, the old ones keep serving" >&2
     exit 1
   fi
-  rm -f "$conf.previous"
-  echo "proxy $proxy_name: routes switched to" $new_names
+  echo "proxy $proxy_name: requests go to" $new_names
 else
   echo "no ferry proxy named $proxy_name runs on this host: the app is routed by its labels only"
 fi
@@ -228,9 +303,7 @@ fi
 // routedStack returns s with the [RoutedByLabel] of proxyName on the
 // services that have domains, so that the proxy joins their network.
 func routedStack(s *stackPlan, proxyName string) *stackPlan {
-	if proxyName == "" {
-		proxyName = DefaultProxyName
-	}
+	proxyName = orDefaultProxy(proxyName)
 	routed := map[*translate.App]*translate.App{}
 	route := func(app *translate.App) *translate.App {
 		if app == nil || len(app.Domains) == 0 {
@@ -297,10 +370,7 @@ func (d Docker) applySteps(s *stackPlan, c *composePlan, compose, up string) []e
 	if drain <= 0 {
 		drain = defaultDrain
 	}
-	proxyName := d.ProxyName
-	if proxyName == "" {
-		proxyName = DefaultProxyName
-	}
+	proxyName := orDefaultProxy(d.ProxyName)
 	var steps []executor.Step
 	for _, a := range s.order {
 		if !switched(a) {
@@ -316,4 +386,28 @@ func (d Docker) applySteps(s *stackPlan, c *composePlan, compose, up string) []e
 	}
 	return append(steps, executor.Step{Name: "remove services the stack no longer has",
 		Script: compose + `"$@" -p ` + quoted(c.project) + ` -f "$f" up -d --no-recreate --remove-orphans` + "\n"})
+}
+
+// orDefaultProxy is name, or [DefaultProxyName] when it is empty.
+func orDefaultProxy(name string) string {
+	if name == "" {
+		return DefaultProxyName
+	}
+	return name
+}
+
+// unrouteStep removes the routes of project's services from the proxy
+// named proxyName, when it runs and has any, so that it stops sending
+// requests to containers about to go.
+func unrouteStep(project, proxyName string) executor.Step {
+	return executor.Step{Name: "remove the routes from the proxy", Script: "project=" + quoted(project) +
+		" proxy_name=" + quoted(proxyName) + "\n" + proxyFind + `[ -n "$proxy" ] || { echo "no proxy $proxy_name runs: no routes to remove"; exit 0; }
+conf_dir=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "` + proxyConfDir + `"}}{{.Source}}{{end}}{{end}}' "$proxy")
+set -- "$conf_dir/sites/$project".*.caddy
+[ -n "$conf_dir" ] && [ -f "$1" ] || { echo "proxy $proxy_name has no routes of $project"; exit 0; }
+rm -f "$@"
+docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null
+rm -rf "$conf_dir/upstreams/$project".*
+echo "proxy $proxy_name: removed the routes of $project"
+`}
 }
