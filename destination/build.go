@@ -155,28 +155,50 @@ func useAppDockerConfig(p *Plan) {
 // pullReusedTags adds to a Docker plan's Apply a pull of every image
 // that is not built and whose tag is reused for new images (none,
 // "latest", "main", "master") or that lives in a private registry, so
-// that a redeploy runs what the tag names now.
+// that a redeploy runs what the tag names now. An image of no private
+// registry that cannot be pulled (one built on the host, which no
+// registry has) but that the host has is run as the host has it, with
+// a line that says so: a rebuild behind the same tag is then what runs.
 func pullReusedTags(p *Plan, order []*translate.App) {
-	var images []string
+	pulls := map[string]bool{} // image -> must pull (private registry)
 	for _, a := range order {
 		if strings.HasPrefix(a.Image, placeholderPrefix) {
 			continue
 		}
 		if translate.ReusedTag(a.Image) || a.Registry != nil {
-			images = append(images, a.Image)
+			pulls[a.Image] = pulls[a.Image] || a.Registry != nil
 		}
 	}
-	if len(images) == 0 || p.Apply == nil {
+	if len(pulls) == 0 || p.Apply == nil {
 		return
 	}
-	sort.Strings(images)
-	images = slices.Compact(images)
 	script := "if [ -d .ferry/docker ]; then export DOCKER_CONFIG=\"$PWD/.ferry/docker\"; fi\n"
-	for _, img := range images {
-		script += "docker pull --quiet " + quoted(img) + "\n"
+	for _, img := range sortedKeys(pulls) {
+		if pulls[img] {
+			script += "docker pull --quiet " + quoted(img) + "\n"
+			continue
+		}
+		script += "pull_or_local " + quoted(img) + "\n"
+	}
+	if strings.Contains(script, "pull_or_local ") {
+		script = pullOrLocalFn + script
 	}
 	p.Apply.Steps = append([]executor.Step{{Name: "pull images", Script: script}}, p.Apply.Steps...)
 }
+
+// pullOrLocalFn pulls an image, or keeps the host's when the pull fails
+// and the host has one.
+const pullOrLocalFn = `pull_or_local() {
+  if out=$(docker pull --quiet "$1" 2>&1); then
+    printf '%s\n' "$out"
+  elif docker image inspect "$1" >/dev/null 2>&1; then
+    echo "$1: not pulled ($(printf '%s' "$out" | tail -n 1)); runs the host's image"
+  else
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+}
+`
 
 // optionsHash identifies what besides the source decides the image:
 // Dockerfile, args, target, subdirectory and secret ids (not values).

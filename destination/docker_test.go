@@ -434,3 +434,39 @@ func TestDockerComposeV1(t *testing.T) {
 		t.Errorf("after rollback GET / = %q, want hello v2", got)
 	}
 }
+
+// TestDockerRebuiltLocalImage: an image built on the host behind a tag
+// that is reused (":latest"), rebuilt, is running after the redeploy;
+// the pull of a tag no registry has does not fail the deploy while the
+// host has the image.
+func TestDockerRebuiltLocalImage(t *testing.T) {
+	e := newDockerEnv(t)
+	ref := e.project + "-local:latest"
+	tag := func(src string) {
+		t.Helper()
+		if out, err := exec.Command("docker", "tag", src, ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker tag %s %s: %v\n%s", src, ref, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", ref).Run() })
+	tag(testenv.WebappV1)
+	app := e.app(ref, nil)
+	e.mustDeploy(app)
+	if got := e.get(); got != "hello" {
+		t.Fatalf("GET / = %q, want hello", got)
+	}
+	first := e.containers()
+
+	tag(testenv.WebappV2) // "rebuilt"
+	rec := &recorder{}
+	rep, err := e.deploy(app, &destination.Options{Observer: rec})
+	if err != nil {
+		t.Fatalf("redeploy: %v\n%s\n%s", err, rep, rec.output())
+	}
+	if got := e.get(); got != "hello v2" || strings.Join(e.containers(), ",") == strings.Join(first, ",") {
+		t.Errorf("after a rebuild behind the same tag: GET / = %q, containers %v -> %v", got, first, e.containers())
+	}
+	if out := rec.output(); !strings.Contains(out, "runs the host's image") {
+		t.Errorf("the deploy does not say it kept the host's image after a failed pull:\n%s", out)
+	}
+}
