@@ -15,16 +15,23 @@ import (
 // that has kubectl. The zero value uses kubectl's defaults (its kubeconfig,
 // current context, the "default" namespace).
 //
-// Its plan checks kubectl, the kubeconfig and the right to update the
-// workload in the namespace, then applies the manifests server-side with
-// ferry's field manager, prunes the app's objects that the manifests no
-// longer hold, and waits for `kubectl rollout status`.
+// Its plan checks kubectl, the kubeconfig and the access to the
+// namespace, then applies the manifests server-side with ferry's field
+// manager, prunes the app's objects that the manifests no longer hold,
+// and waits for `kubectl rollout status`: a deploy of one app that
+// prunes nothing runs three kubectl processes (get, apply, rollout
+// status).
 //
-// Pruning is label-scoped and explicit: for each kind of the allowlist,
-// `kubectl delete` of the objects labelled with the app's
-// app.kubernetes.io/instance and managed-by=ferry whose names are not in
-// the manifests. (kubectl's own --prune does not work with server-side
-// apply, and its applysets are still alpha.) Rollback runs
+// Pruning is label-scoped and explicit: the check lists the app's
+// objects of the allowlist's kinds, those labelled with the app's
+// app.kubernetes.io/instance and managed-by=ferry, with one `kubectl
+// get`, which is also its check of access to the namespace; after the
+// apply, one `kubectl delete` removes those whose names are not in the
+// manifests. (kubectl's own --prune does not work with server-side
+// apply, and its applysets are still alpha.) Listing needs only the
+// right to read: a user who may read the namespace but not write to it
+// passes the check and fails at the apply, refused by the API server
+// for every object, so nothing changes. Rollback runs
 // `kubectl rollout undo` (for a single service), then applies the
 // previous release's manifests again; the first release of a stack is
 // deleted instead.
@@ -137,11 +144,11 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	prune, pruneScript, err := kp.prune()
+	prune, access, pruneScript, err := kp.prune()
 	if err != nil {
 		return nil, err
 	}
-	p.Check = kp.check(p.Dir)
+	p.Check = kp.check(p.Dir, access)
 	if mk, ok := mkdirStep(files); ok {
 		p.Check.Steps = append(p.Check.Steps, mk)
 	}
@@ -323,12 +330,15 @@ func (kp *kubePlan) selector() string {
 }
 
 // prune returns the step that deletes the stack's objects of the
-// allowlist's kinds that the manifest no longer holds, and the same as a
-// script for the rollback. It lists the stack's objects of every
-// allowed kind with one kubectl get and deletes what is left over with
-// one kubectl delete, run only when something is: a deploy that prunes
-// nothing runs one kubectl, not one per kind.
-func (kp *kubePlan) prune() ([]executor.Step, string, error) {
+// allowlist's kinds that the manifest no longer holds, the step of the
+// check that lists them (which is also the check of access to the
+// namespace), and the same as a script for the rollback. The check
+// lists the stack's objects of every allowed kind with one kubectl get,
+// before the apply, into listedFile; the prune deletes what is left over
+// with one kubectl delete, run only when something is: a deploy that
+// prunes nothing runs no kubectl to prune. The apply only adds objects
+// of the manifests, so the objects to prune are all listed before it.
+func (kp *kubePlan) prune() (prune []executor.Step, list executor.Step, script string, err error) {
 	allow := kp.k.PruneAllowlist
 	if allow == nil {
 		allow = defaultPruneAllowlist
@@ -337,12 +347,12 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 	for _, a := range allow {
 		parts := strings.Split(a, "/")
 		if len(parts) != 3 {
-			return nil, "", fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
+			return nil, list, "", fmt.Errorf("destination: prune allowlist entry %q is not group/version/Kind", a)
 		}
 		kinds[strings.TrimPrefix(parts[0], "core")+"/"+parts[2]] = true
 	}
 	if len(kinds) == 0 {
-		return nil, quoted(kp.apply(kp.manifest())...) + "\n", nil
+		return nil, kp.accessStep(allow), quoted(kp.apply(kp.manifest())...) + "\n", nil
 	}
 	// kubectl get -o name prints "configmap/web", "deployment.apps/web".
 	var keep []string
@@ -355,13 +365,32 @@ func (kp *kubePlan) prune() ([]executor.Step, string, error) {
 			keep = append(keep, name+"/"+o.Name)
 		}
 	}
-	get := kp.kc("get", strings.Join(pruneResources(allow), ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
 	del := kp.kc("delete", "--namespace", kp.ns, "--ignore-not-found", "--wait=false")
 	if len(keep) == 0 {
 		keep = []string{"-"} // matches no kubectl name
 	}
-	script := fmt.Sprintf("keep=$(printf '%%s\\n' %s)\n", quoted(keep...)) + pruneTail(get, del)
-	return []executor.Step{{Name: "prune", Script: script}}, kp.applyAndPrune(allow), nil
+	script = fmt.Sprintf("keep=$(printf '%%s\\n' %s)\n", quoted(keep...)) + pruneTail("cat "+listedFile, del)
+	return []executor.Step{{Name: "prune", Script: script}}, kp.accessStep(allow), kp.applyAndPrune(allow), nil
+}
+
+// listedFile holds, in the stack's directory, the names of the stack's
+// objects of the prune allowlist's kinds, as the check listed them.
+const listedFile = stateDir + "/listed"
+
+// accessStep checks kubectl's access to the namespace by listing the
+// stack's objects of the allowlist's kinds (of the workloads' kinds,
+// when it is empty) into listedFile, for the prune.
+func (kp *kubePlan) accessStep(allow []string) executor.Step {
+	resources := pruneResources(allow)
+	if len(resources) == 0 {
+		resources = []string{resource(kp.workloads[0])}
+	}
+	get := kp.kc("get", strings.Join(resources, ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
+	return executor.Step{
+		Name: "access to namespace " + kp.ns,
+		Script: fmt.Sprintf("if ! out=$(%s 2>&1 >%s); then\n  echo \"cannot list the app's objects in namespace %s:\" >&2\n  printf '%%s\\n' \"${out:-kubectl get failed}\" >&2\n  exit 1\nfi\necho \"found $(wc -l <%s | tr -d ' ') of the app's objects in namespace %s\"\n",
+			quoted(get...), listedFile, kp.ns, listedFile, kp.ns),
+	}
 }
 
 // applyAndPrune applies the manifests on the host (in a rollback, the
@@ -372,11 +401,12 @@ func (kp *kubePlan) applyAndPrune(allow []string) string {
 	apply := append(kp.apply(kp.manifest()), "-o", "name")
 	get := kp.kc("get", strings.Join(pruneResources(allow), ","), "--namespace", kp.ns, "-l", kp.selector(), "-o", "name")
 	del := kp.kc("delete", "--namespace", kp.ns, "--ignore-not-found", "--wait=false")
-	return fmt.Sprintf("keep=$(%s) || exit\nprintf '%%s\\n' \"$keep\"\n", quoted(apply...)) + pruneTail(get, del)
+	return fmt.Sprintf("keep=$(%s) || exit\nprintf '%%s\\n' \"$keep\"\n", quoted(apply...)) + pruneTail(quoted(get...), del)
 }
 
-// pruneTail deletes, with del, what get lists and $keep does not.
-func pruneTail(get, del []string) string {
+// pruneTail deletes, with del, what the shell command list prints and
+// $keep does not hold.
+func pruneTail(list string, del []string) string {
 	return fmt.Sprintf(`all=$(%s)
 old=$(printf '%%s\n' "$all" | grep -vxF "$keep" || true)
 if [ -z "$old" ]; then
@@ -384,7 +414,7 @@ if [ -z "$old" ]; then
 else
   %s $old
 fi
-`, quoted(get...), quoted(del...))
+`, list, quoted(del...))
 }
 
 // removable lists the resources Remove deletes: those of the prune
@@ -397,9 +427,9 @@ func (kp *kubePlan) removable() []string {
 	return pruneResources(allow)
 }
 
-// check verifies kubectl, the kubeconfig and the right to update the
-// first workload in the namespace.
-func (kp *kubePlan) check(dir string) *executor.Pipeline {
+// check verifies kubectl and the kubeconfig, then runs access, the
+// check of access to the namespace.
+func (kp *kubePlan) check(dir string, access executor.Step) *executor.Pipeline {
 	check := &executor.Pipeline{Name: "check", Dir: dir, Steps: []executor.Step{
 		{Name: "kubectl", Script: fmt.Sprintf("command -v %[1]s >/dev/null || { echo \"%[1]s: not found on the PATH\" >&2; exit 127; }\necho \"kubectl: $(command -v %[1]s)\"\n", quoted(kp.kc()[0]))},
 	}}
@@ -408,18 +438,13 @@ func (kp *kubePlan) check(dir string) *executor.Pipeline {
 			"if [ ! -r %[1]s ]; then\n  echo \"kubeconfig %[1]s: no such file, or not readable\" >&2\n  exit 1\nfi\necho \"kubeconfig %[1]s\"\n",
 			quoted(kc))})
 	}
-	w, ns := kp.workloads[0], kp.ns
-	check.Steps = append(check.Steps, executor.Step{
-		Name: "access to namespace " + ns,
-		Script: fmt.Sprintf("if ! out=$(%s 2>&1); then\n  echo \"cannot update %s in namespace %s: ${out:-no}\" >&2\n  exit 1\nfi\necho \"may update %s in namespace %s\"\n",
-			quoted(kp.kc("auth", "can-i", "patch", resource(w), "--namespace", ns)...), resource(w), ns, resource(w), ns),
-	})
+	check.Steps = append(check.Steps, access)
 	return check
 }
 
 // ref is how kubectl names the object: "deployment/web".
 func ref(o translate.Object) string { return strings.ToLower(o.Kind) + "/" + o.Name }
 
-// resource is the object's resource for kubectl auth can-i:
+// resource is the object's resource, as kubectl get takes it:
 // "deployments.apps".
 func resource(o translate.Object) string { return strings.ToLower(o.Kind) + "s." + o.Group() }
