@@ -1,8 +1,11 @@
 package destination
 
 import (
+	"encoding/pem"
 	"fmt"
 	"maps"
+	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -65,6 +68,16 @@ type Proxy struct {
 	// account, which receives expiry notices. Empty means an account
 	// without e-mail.
 	ACMEEmail string
+	// ACMECA is the directory URL of the ACME certificate authority.
+	// Empty means Caddy's defaults (Let's Encrypt, then ZeroSSL). Let's
+	// Encrypt's staging directory,
+	// https://acme-staging-v02.api.letsencrypt.org/directory, issues
+	// untrusted certificates without its production rate limits.
+	ACMECA string
+	// ACMECARoot is the PEM certificate of the root that the ACME
+	// directory's own HTTPS certificate chains to, for a private ACME
+	// server (step-ca, Pebble). Nil means the system's roots.
+	ACMECARoot []byte
 	// Networks are the external Docker networks the proxy joins,
 	// created when missing. Empty means ["ferry"], the default network
 	// of [Docker].
@@ -108,6 +121,7 @@ const ProxyLabel = "ferry.proxy"
 const (
 	proxyConfDir   = "/etc/caddy"
 	proxyCaddyfile = proxyConfDir + "/Caddyfile"
+	proxyACMERoot  = proxyConfDir + "/acme-ca-root.pem"
 	proxySitesDir  = proxyConfDir + "/sites"
 	// proxyUpstreamsDir holds the addresses of the switched services'
 	// containers, a directory per service (see [upstreamsDir]).
@@ -134,6 +148,9 @@ func (p Proxy) Plan() (*Plan, error) {
 	files := []translate.File{
 		{Path: "compose.yaml", Data: compose, Mode: 0o644},
 		{Path: "etc/Caddyfile", Data: c.caddyfile(), Mode: 0o644},
+	}
+	if c.acmeCARoot != nil {
+		files = append(files, translate.File{Path: "etc/" + path.Base(proxyACMERoot), Data: c.acmeCARoot, Mode: 0o644})
 	}
 	placed, err := placeFiles(c.dir, files)
 	if err != nil {
@@ -185,6 +202,8 @@ func (p Proxy) Plan() (*Plan, error) {
 // proxyConfig is a Proxy with defaults applied and fields checked.
 type proxyConfig struct {
 	name, image, dir, email, selinux string
+	acmeCA                           string
+	acmeCARoot                       []byte
 	httpPort, httpsPort              int
 	networks                         []string
 	timeout                          time.Duration
@@ -192,7 +211,7 @@ type proxyConfig struct {
 }
 
 func (p Proxy) config() (*proxyConfig, error) {
-	c := &proxyConfig{name: p.Name, image: p.Image, email: p.ACMEEmail, selinux: p.SELinux,
+	c := &proxyConfig{name: p.Name, image: p.Image, email: p.ACMEEmail, selinux: p.SELinux, acmeCA: p.ACMECA, acmeCARoot: p.ACMECARoot,
 		httpPort: p.HTTPPort, httpsPort: p.HTTPSPort, timeout: p.Timeout, noMigration: p.NoRequestMigration}
 	if c.name == "" {
 		c.name = DefaultProxyName
@@ -230,6 +249,12 @@ func (p Proxy) config() (*proxyConfig, error) {
 	if c.email != "" && !emailRE.MatchString(c.email) {
 		problems = append(problems, fmt.Sprintf("acme email %q is not an e-mail address", c.email))
 	}
+	if u, err := url.Parse(c.acmeCA); c.acmeCA != "" && (err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(c.acmeCA, " \t\n\"'{}")) {
+		problems = append(problems, fmt.Sprintf("acme ca %q is not an https URL", c.acmeCA))
+	}
+	if b, _ := pem.Decode(c.acmeCARoot); c.acmeCARoot != nil && (b == nil || b.Type != "CERTIFICATE") {
+		problems = append(problems, "acme ca root is not a PEM certificate")
+	}
 	if c.selinux != "" && c.selinux != "z" && c.selinux != "Z" {
 		problems = append(problems, fmt.Sprintf("selinux %q is not z or Z", c.selinux))
 	}
@@ -263,6 +288,12 @@ func (c *proxyConfig) caddyfile() []byte {
 	b.WriteString("\tadmin localhost:2019\n")
 	if c.email != "" {
 		fmt.Fprintf(&b, "\temail %s\n", c.email)
+	}
+	if c.acmeCA != "" {
+		fmt.Fprintf(&b, "\tacme_ca %s\n", c.acmeCA)
+	}
+	if c.acmeCARoot != nil {
+		fmt.Fprintf(&b, "\tacme_ca_root %s\n", proxyACMERoot)
 	}
 	// Connections the old configuration serves get this long to finish
 	// after a reload.

@@ -88,6 +88,10 @@ func TestProxyInvalid(t *testing.T) {
 		{Proxy{SELinux: "y"}, `selinux "y"`},
 		{Proxy{Networks: []string{"ok", "-bad"}}, `network "-bad"`},
 		{Proxy{Image: "caddy 2"}, `image "caddy 2"`},
+		{Proxy{ACMECA: "http://ca.example/dir"}, `acme ca "http://ca.example/dir" is not an https URL`},
+		{Proxy{ACMECA: "https://ca.example/dir\n}\nadmin :2019"}, "acme ca"},
+		{Proxy{ACMECA: "https:///dir"}, "acme ca"},
+		{Proxy{ACMECARoot: []byte("not pem")}, "acme ca root is not a PEM certificate"},
 	} {
 		_, err := tc.p.Plan()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

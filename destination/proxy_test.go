@@ -2,9 +2,18 @@ package destination_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -566,4 +575,114 @@ func TestProxyLateFailureRollback(t *testing.T) {
 	if n := len(strings.Fields(string(out))); n != 1 {
 		t.Errorf("after the rollback %d web containers run, want 1", n)
 	}
+}
+
+// TestProxyACME: the proxy gets a certificate for an app's TLS domain
+// from an ACME server (Pebble, Let's Encrypt's test server, on the
+// proxy's network, with the ACME CA and its root given to the Proxy),
+// serves the app over HTTPS with it, and keeps it in its data volume.
+func TestProxyACME(t *testing.T) {
+	pebble := testenv.PebbleImage(t)
+	e := newProxyEnv(t)
+	if out, err := exec.Command("docker", "network", "create", e.network).CombinedOutput(); err != nil {
+		t.Fatalf("create network: %v\n%s", err, out)
+	}
+	root := startPebble(t, pebble, e.network)
+	e.proxy.ACMECA = "https://pebble:14000/dir"
+	e.proxy.ACMECARoot = root
+	e.deployProxy()
+	app := e.app(testenv.WebappV1, nil)
+	app.Domains = []translate.Domain{{Host: e.host, TLS: true}}
+	e.mustDeploy(app)
+
+	addr := fmt.Sprintf("127.0.0.1:%d", e.httpsPort)
+	var leaf *x509.Certificate
+	var last error
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{ServerName: e.host, InsecureSkipVerify: true})
+		if err != nil {
+			last = err
+			continue
+		}
+		leaf = conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		if strings.Contains(leaf.Issuer.CommonName, "Pebble") {
+			break
+		}
+		last = fmt.Errorf("certificate issued by %q", leaf.Issuer.CommonName)
+	}
+	if leaf == nil || !strings.Contains(leaf.Issuer.CommonName, "Pebble") {
+		id, _ := exec.Command("docker", "ps", "-q", "--filter", "label="+destination.ProxyLabel+"="+e.proxy.Name).Output()
+		out, _ := exec.Command("docker", "logs", "--tail", "30", strings.TrimSpace(string(id))).CombinedOutput()
+		t.Fatalf("no certificate from the ACME server for %s: %v\nproxy log:\n%s", e.host, last, out)
+	}
+	if err := leaf.VerifyHostname(e.host); err != nil {
+		t.Errorf("the certificate does not name %s: %v", e.host, err)
+	}
+
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: e.host, InsecureSkipVerify: true}}}
+	if body, err := get(c, "https://"+addr+"/", e.host); err != nil || body != "hello" {
+		t.Errorf("GET https://%s/ (Host %s) = %q, %v; want hello", addr, e.host, body, err)
+	}
+
+	// The certificate is in the proxy's data volume.
+	out, err := exec.Command("docker", "volume", "inspect", "-f", "{{.Mountpoint}}", e.proxy.Name+"_data").Output()
+	if err != nil {
+		t.Fatalf("data volume: %v", err)
+	}
+	found := false
+	filepath.WalkDir(strings.TrimSpace(string(out)), func(p string, d os.DirEntry, err error) error {
+		found = found || (err == nil && d.Name() == e.host+".crt")
+		return nil
+	})
+	if !found {
+		t.Errorf("no %s.crt in the proxy's data volume %s", e.host, strings.TrimSpace(string(out)))
+	}
+}
+
+// startPebble runs Pebble on network under the name "pebble", accepting
+// every challenge, and returns the PEM root of its HTTPS certificate.
+func startPebble(t *testing.T, image, network string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pebble"},
+		DNSNames: []string{"pebble"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"cert.pem": certPEM,
+		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		"config.json": []byte(`{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+ "certificate": "/pebble/cert.pem", "privateKey": "/pebble/key.pem", "httpPort": 80, "tlsPort": 443,
+ "ocspResponderURL": "", "externalAccountBindingRequired": false}}`),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := randomName("ferrytest-pebble-")
+	out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", network, "--network-alias", "pebble",
+		"-e", "PEBBLE_VA_ALWAYS_VALID=1", "-e", "PEBBLE_VA_NOSLEEP=1", "-e", "PEBBLE_WFE_NONCEREJECT=0",
+		"-v", dir+":/pebble:ro", image).CombinedOutput()
+	if err != nil {
+		t.Fatalf("start pebble: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	return certPEM
 }

@@ -389,11 +389,46 @@ func moduleRoot() (string, error) {
 	}
 }
 
-var proxyOnce struct {
+// imageScript is a .ci script that builds a local test image and
+// prints its reference, run once per test binary.
+type imageScript struct {
 	sync.Once
-	ref string
-	err error
+	name string // the script, in .ci
+	ref  string
+	err  error
 }
+
+// build runs the script once and returns the reference it printed.
+// Without a Docker engine or the tool the image is built around, the
+// test is skipped (fails under FERRY_REQUIRE_DOCKER=1).
+func (s *imageScript) build(tb testing.TB) string {
+	tb.Helper()
+	Docker(tb)
+	s.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			s.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, filepath.Join(root, ".ci", s.name))
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			s.err = fmt.Errorf(".ci/%s: %v: %s", s.name, err, lastline.Of(stderr.Bytes(), 0))
+			return
+		}
+		s.ref = strings.TrimSpace(string(out))
+	})
+	if s.err != nil {
+		Require(tb, "FERRY_REQUIRE_DOCKER", s.name+": "+s.err.Error(), "run .ci/tools, then .ci/"+s.name)
+	}
+	return s.ref
+}
+
+var proxyImage, pebbleImage = &imageScript{name: "proxy-image"}, &imageScript{name: "pebble-image"}
 
 // ProxyImage returns the reference of the local reverse proxy image,
 // ferry-caddy:<version>, built FROM scratch by .ci/proxy-image around the
@@ -401,29 +436,11 @@ var proxyOnce struct {
 // image). It runs the script once per test binary. Without a Docker engine
 // the test is skipped (fails under FERRY_REQUIRE_DOCKER=1); without the
 // caddy binary it is skipped too, or fails under FERRY_REQUIRE_DOCKER=1.
-func ProxyImage(tb testing.TB) string {
-	tb.Helper()
-	Docker(tb)
-	proxyOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			proxyOnce.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, filepath.Join(root, ".ci", "proxy-image"))
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			proxyOnce.err = fmt.Errorf(".ci/proxy-image: %v: %s", err, lastline.Of(stderr.Bytes(), 0))
-			return
-		}
-		proxyOnce.ref = strings.TrimSpace(string(out))
-	})
-	if proxyOnce.err != nil {
-		Require(tb, "FERRY_REQUIRE_DOCKER", "proxy image: "+proxyOnce.err.Error(), "run .ci/tools, then .ci/proxy-image")
-	}
-	return proxyOnce.ref
-}
+func ProxyImage(tb testing.TB) string { return proxyImage.build(tb) }
+
+// PebbleImage returns the reference of the local image of Pebble, Let's
+// Encrypt's test ACME server, ferry-pebble:<version>, built FROM scratch
+// by .ci/pebble-image around the pebble binary that .ci/tools builds. Its
+// entrypoint is pebble; it reads its configuration from
+// /pebble/config.json. Skips and fails as [ProxyImage] does.
+func PebbleImage(tb testing.TB) string { return pebbleImage.build(tb) }
