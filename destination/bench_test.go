@@ -113,7 +113,9 @@ func benchRedeploy(b *testing.B, plan *destination.Plan) {
 // turnCounter is a TCP proxy that counts turns: the times data flows
 // from the server after data flowed from the client, that is the round
 // trips the client waited for (an upper bound: a client message the
-// server does not answer, such as a window adjustment, may add one).
+// server does not answer, such as a window adjustment, may add one, and
+// the spare session the executor starts in the background for a next
+// command adds two that nobody waits for).
 type turnCounter struct {
 	addr  string
 	turns atomic.Int64
