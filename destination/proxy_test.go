@@ -461,8 +461,9 @@ func TestProxyFailedUpdate(t *testing.T) {
 
 // TestProxyStackSwitch: a stack of two services, "api" (no domain,
 // updated in place) and "web" (a domain, reached through the proxy,
-// depending on api being healthy), is updated service by service in
-// dependency order; requests through the proxy to web never fail.
+// depending on api being healthy), is updated ten times v1 → v2 → v1,
+// service by service in dependency order; requests through the proxy
+// to web never fail.
 func TestProxyStackSwitch(t *testing.T) {
 	e := newProxyEnv(t)
 	e.deployProxy()
@@ -491,7 +492,13 @@ func TestProxyStackSwitch(t *testing.T) {
 	e.wantServes("hello")
 
 	l := startLoop(e.url(), e.host)
-	images := []string{testenv.WebappV2, testenv.WebappV1}
+	images := make([]string, 10)
+	if testing.Short() {
+		images = images[:2]
+	}
+	for i := range images {
+		images[i] = []string{testenv.WebappV2, testenv.WebappV1}[i%2]
+	}
 	for _, img := range images {
 		start := time.Now()
 		rep := deploy(img)
