@@ -5,7 +5,7 @@
 // Usage:
 //
 //	deploy -to docker|swarm|kubernetes [flags] user@host FILE...
-//	deploy -to proxy [-image ref] [-acme-email addr] [-http-port N] [-https-port N] [flags] user@host
+//	deploy -to proxy [-image ref] [-acme-email addr] [-acme-ca URL] [-acme-ca-root FILE] [-http-port N] [-https-port N] [flags] user@host
 //
 // deploys the spec in FILE: ferry's spec (an app or a stack), or one or
 // more compose files merged in order like `docker compose -f`, told apart
@@ -102,6 +102,7 @@ type config struct {
 	stack                 *translate.Stack
 	// the proxy (proxy.go)
 	proxyImage, acmeEmail, proxyName string
+	acmeCA, acmeCARoot               string
 	httpPort, httpsPort              int
 }
 

@@ -43,6 +43,12 @@ func TestDeployProxy(t *testing.T) {
 	if code, _, stderr := deploy("-to", "proxy", "-http-port", "70000", "-dry-run", host); code != exitBadInput || !strings.Contains(stderr, "http port 70000") {
 		t.Errorf("-http-port 70000: exit %d, want %d and the port named", code, exitBadInput)
 	}
+	if code, _, stderr := deploy("-to", "proxy", "-acme-ca", "http://ca.example/dir", "-dry-run", host); code != exitBadInput || !strings.Contains(stderr, "acme ca") {
+		t.Errorf("-acme-ca http://...: exit %d, want %d and the flag named", code, exitBadInput)
+	}
+	if code, _, stderr := deploy("-to", "proxy", "-acme-ca-root", filepath.Join(c.dir, "missing.pem"), "-dry-run", host); code != exitBadInput || !strings.Contains(stderr, "-acme-ca-root") {
+		t.Errorf("-acme-ca-root of a missing file: exit %d, want %d and the flag named", code, exitBadInput)
+	}
 	if code, out, _ := deploy("-to", "proxy", "-image", image, "-acme-email", "ops@example.com",
 		"-http-port", fmt.Sprint(httpPort), "-https-port", fmt.Sprint(httpsPort), host); code != 0 || !strings.Contains(out, "release 1 is live") {
 		t.Fatalf("deploy proxy: exit %d", code)
