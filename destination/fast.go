@@ -116,7 +116,7 @@ func (d *deployment) fastFailed(ctx context.Context, phases []string, res *execu
 	case "record":
 		// The release is live; keeping or recording it failed.
 		d.unlock(ctx)
-		return d.fail("record", "keep release", err, OutcomeSucceeded)
+		return d.fail("record", name, err, OutcomeSucceeded)
 	}
 	defer d.unlock(ctx)
 	return d.failLive(ctx, nil, phase, name, err)

@@ -257,3 +257,40 @@ func countStackTasks(t *testing.T, stack string) int {
 	}
 	return len(strings.Fields(string(out)))
 }
+
+// TestFastRecordFails: a deploy whose record step fails on the host
+// (its history cannot be appended to) is live: Deploy says so, at the
+// record phase, and releases the lock; the next deploys, once the
+// history is writable, number after the releases kept meanwhile.
+func TestFastRecordFails(t *testing.T) {
+	ex := dialSSHD(t)
+	dir := t.TempDir()
+	plan := shellPlan(dir, "echo applied\n")
+	if rep, err := deployShell(t, ex, plan, nil); err != nil || rep.Release != 1 {
+		t.Fatalf("first deploy: release %d, %v\n%s", rep.Release, err, rep)
+	}
+	hist := filepath.Join(dir, ".ferry", "history.jsonl")
+	os.Rename(hist, hist+".saved")
+	if err := os.Mkdir(hist, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := deployShell(t, ex, plan, nil)
+	t.Logf("history not writable: %v", err)
+	var de *destination.Error
+	if !errors.As(err, &de) || de.Phase != "record" || de.Step != "append to history" || rep.Outcome != destination.OutcomeSucceeded {
+		t.Fatalf("err = %v, outcome %s; want a record-phase error, succeeded\n%s", err, rep.Outcome, rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".ferry", "lock")); !os.IsNotExist(err) {
+		t.Errorf("the lock was not released: %v", err)
+	}
+	os.Remove(hist)
+	os.Rename(hist+".saved", hist)
+	rep, err = deployShell(t, ex, plan, nil)
+	if err != nil || rep.Release != 2 || rep.Previous != 1 {
+		t.Fatalf("deploy after: release %d, previous %d, %v\n%s", rep.Release, rep.Previous, err, rep)
+	}
+	got, err := destination.History(context.Background(), ex, dir)
+	if err != nil || len(got) != 2 || got[1].Release != 2 || got[1].Previous != 1 || got[1].Outcome != destination.OutcomeSucceeded {
+		t.Errorf("history: %+v, %v", got, err)
+	}
+}
