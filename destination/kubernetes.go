@@ -18,9 +18,12 @@ import (
 // Its plan checks kubectl, the kubeconfig and the access to the
 // namespace, then applies the manifests server-side with ferry's field
 // manager, prunes the app's objects that the manifests no longer hold,
-// and waits for `kubectl rollout status`: a deploy of one app that
-// prunes nothing runs three kubectl processes (get, apply, rollout
-// status).
+// and waits for `kubectl rollout status` of every workload at once: a
+// deploy of one app that prunes nothing runs three kubectl processes
+// (get, apply, rollout status), and a fourth (delete) when there is
+// something to prune. A stack applies each service's manifest with its
+// own kubectl, in dependency order, and waits for the rollout of the
+// services that others wait for to be healthy before applying those.
 //
 // Pruning is label-scoped and explicit: the check lists the app's
 // objects of the allowlist's kinds, those labelled with the app's
@@ -154,9 +157,12 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	}
 	p.Apply = &executor.Pipeline{Name: "apply", Dir: p.Dir, Steps: append(kp.applySteps(p.guard()), prune...)}
 	p.Verify = &executor.Pipeline{Name: "verify", Dir: p.Dir}
+	// One kubectl waits for every workload's rollout, one after the
+	// other, each within the timeout.
+	p.Verify.Steps = []executor.Step{{Name: "rollout status " + strings.Join(refs(kp.workloads), " "),
+		Args: kp.status(kp.workloads...), Timeout: time.Duration(len(kp.workloads)) * p.guard()}}
 	var undo strings.Builder
 	for _, w := range kp.workloads {
-		p.Verify.Steps = append(p.Verify.Steps, executor.Step{Name: "rollout status " + ref(w), Args: kp.status(w), Timeout: p.guard()})
 		fmt.Fprintf(&undo, "%s || echo \"nothing to undo for %s\"\n", quoted(kp.kc("rollout", "undo", ref(w), "--namespace", kp.ns)...), ref(w))
 	}
 	del := kp.kc("delete", "--namespace", kp.ns, "-f", kp.manifest(), "--ignore-not-found", "--wait=false")
@@ -185,14 +191,14 @@ func (k Kubernetes) plan(s *stackPlan) (*Plan, error) {
 	return p.withSecrets(s), nil
 }
 
-// waitAll waits for the rollout of every workload in the manifests on
-// the host: in a rollback, the previous release's, which may have other
-// services than this plan.
+// waitAll waits, with one kubectl, for the rollout of every workload in
+// the manifests on the host: in a rollback, the previous release's,
+// which may have other services than this plan.
 func (kp *kubePlan) waitAll() string {
 	get := kp.kc("get", "-f", kp.manifest(), "--namespace", kp.ns, "-o", "name")
-	status := kp.kc("rollout", "status", "$w", "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
-	return strings.ReplaceAll(fmt.Sprintf("for w in $(%s | grep -E '^(deployment|statefulset)[.]apps/'); do\n  %s || exit\ndone\n",
-		quoted(get...), quoted(status...)), "'$w'", `"$w"`)
+	status := kp.kc("rollout", "status", "$ws", "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
+	return strings.ReplaceAll(fmt.Sprintf("ws=$(%s | grep -E '^(deployment|statefulset)[.]apps/' || true)\n[ -z \"$ws\" ] || %s\n",
+		quoted(get...), quoted(status...)), "'$ws'", `$ws`)
 }
 
 // ManifestDir is the directory, in a stack's directory, of the
@@ -295,8 +301,18 @@ func (kp *kubePlan) apply(file string) []string {
 	return kp.kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts", "--namespace", kp.ns, "-f", file)
 }
 
-func (kp *kubePlan) status(w translate.Object) []string {
-	return kp.kc("rollout", "status", ref(w), "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")
+// status waits for the rollout of the workloads ws with one kubectl.
+func (kp *kubePlan) status(ws ...translate.Object) []string {
+	return kp.kc(append(append([]string{"rollout", "status"}, refs(ws)...), "--namespace", kp.ns, "--timeout="+seconds(kp.timeout)+"s")...)
+}
+
+// refs are the workloads' kubectl references (kind/name).
+func refs(ws []translate.Object) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = ref(w)
+	}
+	return out
 }
 
 // applySteps applies a single app at once, and the files of a stack
