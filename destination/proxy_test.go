@@ -693,3 +693,49 @@ func startPebble(t *testing.T, image, network string) []byte {
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
 	return certPEM
 }
+
+// TestProxyReloadOtherApp measures what a reload of the proxy costs
+// another app: while a loop requests app A through the proxy, app B is
+// deployed for the first time and removed, three times; each deploy and
+// each removal changes the proxy's routes and so reloads Caddy, which
+// opens a new listening socket and closes the old one. The README says
+// this may reset the odd connection being accepted; more than one
+// failure in a thousand requests fails the test.
+func TestProxyReloadOtherApp(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+	other := e.target
+	other.Project = randomName("ferrytest-")
+	testenv.RemoveCompose(t, other.Project, false)
+	b := e.app(testenv.WebappV2, nil)
+	b.Domains = []translate.Domain{{Host: other.Project + ".test"}}
+
+	l := startLoop(e.url(), e.host)
+	reloads := 0
+	for range 3 {
+		plan, err := other.Plan(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		if rep, err := destination.Deploy(ctx, e.ex, plan, nil); err != nil {
+			cancel()
+			t.Fatalf("deploy app B: %v\n%s", err, rep)
+		}
+		if rep, err := destination.Remove(ctx, e.ex, plan, nil); err != nil {
+			cancel()
+			t.Fatalf("remove app B: %v\n%s", err, rep)
+		}
+		cancel()
+		reloads += 2
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.close()
+	n, total := l.failed.Load(), l.total.Load()
+	t.Logf("FIGURES %d reloads for another app: %d failed of %d requests to app A: %v", reloads, n, total, l.errors())
+	if total == 0 || n*1000 > total {
+		t.Errorf("%d of %d requests to app A failed across %d reloads for another app: %v", n, total, reloads, l.errors())
+	}
+}
