@@ -739,3 +739,44 @@ func TestProxyReloadOtherApp(t *testing.T) {
 		t.Errorf("%d of %d requests to app A failed across %d reloads for another app: %v", n, total, reloads, l.errors())
 	}
 }
+
+// TestProxyRefusedRoutes: app B claims the domain app A already has;
+// Caddy refuses the routes, so B's deploy fails with Caddy's reason, B's
+// containers are removed, its routes are not left in the proxy, and A
+// keeps serving without a failed request.
+func TestProxyRefusedRoutes(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+	other := e.target
+	other.Project = randomName("ferrytest-")
+	testenv.RemoveCompose(t, other.Project, false)
+
+	l := startLoop(e.url(), e.host)
+	rec := &recorder{}
+	rep, err := e.deploy(other, e.app(testenv.WebappV2, nil), rec)
+	time.Sleep(50 * time.Millisecond)
+	l.close()
+	if err == nil {
+		t.Fatalf("app B with app A's domain deployed\n%s", rep)
+	}
+	if out := rec.output(); !strings.Contains(out, "ambiguous site definition") || !strings.Contains(out, "the proxy refused the new routes") {
+		t.Errorf("the deploy does not say why the proxy refused the routes:\n%s", out)
+	}
+	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
+		t.Errorf("%d of %d requests to app A failed: %v", n, l.total.Load(), l.errors())
+	}
+	e.wantServes("hello")
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+other.Project).Output()
+	if ids := strings.Fields(string(out)); len(ids) != 0 {
+		t.Errorf("app B's containers are left: %v", ids)
+	}
+	plan, err := e.proxy.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(plan.Dir, "etc", "sites", other.Project+".web.caddy")); !os.IsNotExist(err) {
+		t.Errorf("app B's refused routes are left in the proxy (%v)", err)
+	}
+}

@@ -192,23 +192,25 @@ addrs() { # the containers' addresses on the app's network
 new_ids() { printf '%s\n' $new; }
 # route ADDR...: point the proxy's upstream files at the addresses and,
 # when the routes changed, install them and reload Caddy. On failure it
-# puts back what it changed and returns 1.
+# puts back what it changed and returns 1. (The shell's -e does not
+# apply in a function called by if: each command is checked.)
 route() {
-  ups="$conf_dir/upstreams/$project.$service" conf="$conf_dir/sites/$project.$service.caddy"
-  mkdir -p "$ups" "$conf_dir/sites"
-  rm -rf "$ups.previous" && cp -pR "$ups" "$ups.previous"
+  ups="$conf_dir/upstreams/$project.$service" conf="$conf_dir/sites/$project.$service.caddy" out=
+  mkdir -p "$ups" "$conf_dir/sites" && rm -rf "$ups.previous" && cp -pR "$ups" "$ups.previous" || return 1
   i=0
   for a in "$@"; do
     i=$((i + 1))
-    printf '%s\n' "$a" >"$ups/$i.tmp" && mv "$ups/$i.tmp" "$ups/$i" || return 1
+    if ! { printf '%s\n' "$a" >"$ups/$i.tmp" && mv "$ups/$i.tmp" "$ups/$i"; }; then
+      unroute
+      return 1
+    fi
   done
   if ! cmp -s "$routes" "$conf"; then
-    [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
-    cp "$routes" "$conf.tmp" && mv "$conf.tmp" "$conf"
-    if ! out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); then
-      printf '%s\n' "$out" >&2
+    if ! { { [ ! -f "$conf" ] || cp -p "$conf" "$conf.previous"; } && cp "$routes" "$conf.tmp" && mv "$conf.tmp" "$conf" &&
+      out=$(docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile 2>&1); }; then
+      printf '%s\n' "${out:-could not write $conf}" >&2
       if [ -f "$conf.previous" ]; then mv "$conf.previous" "$conf"; else rm -f "$conf"; fi
-      cp -pR "$ups.previous/." "$ups/"
+      unroute
       docker exec "$proxy" caddy reload --config ` + proxyCaddyfile + ` --adapter caddyfile >/dev/null 2>&1 || true
       return 1
     fi
@@ -219,9 +221,17 @@ route() {
   for f in "$ups"/*; do
     n=${f##*/}
     case $n in *[!0-9]*) continue ;; esac
-    [ "$n" -gt "$i" ] && rm -f "$f"
+    [ "$n" -le "$i" ] || rm -f "$f"
   done
   rm -rf "$ups.previous"
+}
+# unroute puts the upstream files back as route found them (a rename
+# each: it needs no free space).
+unroute() {
+  for f in "$ups.previous"/*; do
+    [ ! -e "$f" ] || mv -f "$f" "$ups/"
+  done
+  rm -rf "$ups"/*.tmp "$ups.previous"
 }
 `
 
