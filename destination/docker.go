@@ -69,6 +69,11 @@ func (d Docker) PlanStack(stack *translate.Stack) (*Plan, error) {
 }
 
 func (d Docker) plan(s *stackPlan) (*Plan, error) {
+	if d.ProxyName != "" {
+		if err := checkProxyName(d.ProxyName); err != nil {
+			return nil, fmt.Errorf("destination: docker: proxy name %w", err)
+		}
+	}
 	c, err := newComposePlan(routedStack(s, d.ProxyName), d.Dir, d.Network, d.Project, d.Proxy, d.Timeout)
 	if err != nil {
 		return nil, err

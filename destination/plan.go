@@ -279,8 +279,9 @@ type stackPlan struct {
 	order []*translate.App
 	// recheck is set when the stack may break a rule that the
 	// validation did not check (a lone app's depends_on, which only a
-	// stack's rules cover; a label added after the validation), so its
-	// translation must validate it.
+	// stack's rules cover), so its translation must validate it. (The
+	// routing label Docker adds after the validation carries a checked
+	// proxy name.)
 	recheck bool
 }
 

@@ -130,9 +130,19 @@ const (
 )
 
 var (
-	proxyNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	// proxyNameRE: a compose project name that is also a label value
+	// (the routing label carries it): at most 63 characters.
+	proxyNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
 	emailRE     = regexp.MustCompile(`^[^\s@{}"\\]+@[^\s@{}"\\]+$`)
 )
+
+// checkProxyName says what is wrong with a proxy's name, or nil.
+func checkProxyName(name string) error {
+	if !proxyNameRE.MatchString(name) {
+		return fmt.Errorf("%q is not a proxy name (at most 63 lowercase letters, digits, '-' and '_', starting and ending with a letter or digit)", name)
+	}
+	return nil
+}
 
 // Plan returns the plan that deploys the proxy. It does no I/O. It
 // returns an error naming the field when a field is invalid.
@@ -229,8 +239,8 @@ func (p Proxy) config() (*proxyConfig, error) {
 		c.timeout = defaultDockerTimeout
 	}
 	var problems []string
-	if !proxyNameRE.MatchString(c.name) {
-		problems = append(problems, fmt.Sprintf("name %q is not a compose project name (lowercase letters, digits, '-' and '_')", c.name))
+	if err := checkProxyName(c.name); err != nil {
+		problems = append(problems, "name "+err.Error())
 	}
 	if strings.ContainsAny(c.image, " \t\n\"'") {
 		problems = append(problems, fmt.Sprintf("image %q contains spaces or quotes", c.image))

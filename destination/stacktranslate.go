@@ -35,8 +35,7 @@ func composeFiles(s *stackPlan, opts []translate.ComposeOption) ([]translate.Fil
 
 // stackToCompose and stackObjects translate a stack that planApp or
 // planStack has validated, without validating it again unless recheck
-// says it must be; isLabelValue reports whether a label value passes the
-// validation.
+// says it must be.
 func stackToCompose(s *stackPlan, opts []translate.ComposeOption) ([]translate.File, error) {
 	if s.recheck {
 		return translate.StackToCompose(s.Stack, opts...)
@@ -50,8 +49,6 @@ func stackObjects(s *stackPlan, opts []translate.KubernetesOption) ([]translate.
 	}
 	return prevalidated.StackObjects.(func(*translate.Stack, []translate.KubernetesOption) ([]translate.Object, error))(s.Stack, opts)
 }
-
-func isLabelValue(v string) bool { return prevalidated.LabelValue.(func(string) bool)(v) }
 
 // forSwarm adapts the compose project in files[0] to what `docker stack
 // deploy` accepts, and says what it left out. The translation of a

@@ -342,7 +342,6 @@ func routedStack(s *stackPlan, proxyName string) *stackPlan {
 	for i, app := range s.order {
 		cp.order[i] = route(app)
 	}
-	cp.recheck = s.recheck || len(routed) > 0 && !isLabelValue(proxyName)
 	return &cp
 }
 

@@ -1,6 +1,7 @@
 package destination
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/prevalidated"
@@ -43,14 +44,19 @@ func TestPlanTranslatesPrevalidated(t *testing.T) {
 	}
 }
 
-// TestPlanProxyNameNotALabelValue checks that a proxy name the routing
-// label cannot carry is refused as the label's rule says, though the
-// stack was validated before the label was added.
-func TestPlanProxyNameNotALabelValue(t *testing.T) {
-	_, err := Docker{Dir: "/srv/ferry", ProxyName: "Edge Proxy!"}.Plan(proxiedApp())
-	const want = `services[web].labels.ferry.routed-by: "Edge Proxy!" is not a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)`
-	if _, ok := err.(*translate.ValidationError); !ok || err.Error() != want {
-		t.Fatalf("Plan: %T %v, want *translate.ValidationError %s", err, err, want)
+// TestPlanProxyName checks that Docker refuses a proxy name that is not
+// one (the routing label carries it), whether or not the app has
+// domains.
+func TestPlanProxyName(t *testing.T) {
+	for _, app := range []*translate.App{proxiedApp(), sampleApp()} {
+		_, err := Docker{Dir: "/srv/ferry", ProxyName: "Edge Proxy!"}.Plan(app)
+		const want = `destination: docker: proxy name "Edge Proxy!" is not a proxy name (at most 63 lowercase letters, digits, '-' and '_', starting and ending with a letter or digit)`
+		if err == nil || err.Error() != want {
+			t.Errorf("Plan: %v, want %s", err, want)
+		}
+	}
+	if _, err := (Docker{Dir: "/srv/ferry", ProxyName: strings.Repeat("p", 64)}).Plan(proxiedApp()); err == nil {
+		t.Errorf("Plan with a 64-character proxy name: no error")
 	}
 }
 

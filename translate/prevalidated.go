@@ -7,5 +7,4 @@ import "github.com/ferryhq/ferry/internal/prevalidated"
 func init() {
 	prevalidated.StackToCompose = stackCompose
 	prevalidated.StackObjects = validStackObjects
-	prevalidated.LabelValue = isLabelValue
 }

@@ -20,7 +20,4 @@ var (
 	// func(*translate.Stack, []translate.KubernetesOption) ([]translate.Object, error).
 	// It still checks what only Kubernetes refuses.
 	StackObjects any
-	// LabelValue, a func(string) bool, reports whether a string is a
-	// label value that Stack.Validate accepts.
-	LabelValue any
 )
