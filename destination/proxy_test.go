@@ -780,3 +780,64 @@ func TestProxyRefusedRoutes(t *testing.T) {
 		t.Errorf("app B's refused routes are left in the proxy (%v)", err)
 	}
 }
+
+// TestProxyReplicas: an app of two replicas switches both at once with
+// no failed request, and the proxy has one upstream file per replica;
+// scaled down to one, the proxy's routes and files follow.
+func TestProxyReplicas(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	app := func(img string, n int) *translate.App {
+		a := e.app(img, nil)
+		a.Replicas = n
+		return a
+	}
+	e.mustDeploy(app(testenv.WebappV1, 2))
+	e.wantServes("hello")
+	plan, err := e.proxy.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := filepath.Join(plan.Dir, "etc", "upstreams", e.target.Project+".web")
+	files := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(ups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, d := range entries {
+			b, _ := os.ReadFile(filepath.Join(ups, d.Name()))
+			names = append(names, d.Name()+"="+strings.TrimSpace(string(b)))
+		}
+		return names
+	}
+	running := func() int {
+		out, _ := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+e.target.Project).Output()
+		return len(strings.Fields(string(out)))
+	}
+
+	l := startLoop(e.url(), e.host)
+	e.mustDeploy(app(testenv.WebappV2, 2))
+	time.Sleep(50 * time.Millisecond)
+	l.close()
+	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
+		t.Errorf("%d of %d requests failed during the update of two replicas: %v", n, l.total.Load(), l.errors())
+	}
+	e.wantServes("hello v2")
+	if got := files(); len(got) != 2 || !strings.HasPrefix(got[0], "1=") || !strings.HasPrefix(got[1], "2=") || got[0][2:] == got[1][2:] {
+		t.Errorf("upstream files of two replicas: %q, want 1 and 2 with two addresses", got)
+	}
+	if n := running(); n != 2 {
+		t.Errorf("%d containers run, want 2", n)
+	}
+
+	e.mustDeploy(app(testenv.WebappV1, 1))
+	e.wantServes("hello")
+	if got := files(); len(got) != 1 || !strings.HasPrefix(got[0], "1=") {
+		t.Errorf("upstream files after scaling to one: %q", got)
+	}
+	if n := running(); n != 1 {
+		t.Errorf("%d containers run, want 1", n)
+	}
+}
