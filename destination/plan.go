@@ -277,12 +277,6 @@ func seconds(d time.Duration) string {
 type stackPlan struct {
 	*translate.Stack
 	order []*translate.App
-	// recheck is set when the stack may break a rule that the
-	// validation did not check (a lone app's depends_on, which only a
-	// stack's rules cover), so its translation must validate it. (The
-	// routing label Docker adds after the validation carries a checked
-	// proxy name.)
-	recheck bool
 }
 
 // planApp validates app once and plans it as a stack of one.
@@ -290,10 +284,18 @@ func planApp(app *translate.App, plan func(*stackPlan) (*Plan, error)) (*Plan, e
 	if app == nil {
 		return nil, fmt.Errorf("destination: nil app")
 	}
-	if err := app.Validate(); err != nil {
+	// A lone app's depends_on only a stack's rules cover: such an app
+	// is validated as the stack of one it is planned as, with those
+	// rules' paths (services[name].).
+	stack := translate.StackOf(app)
+	validate := app.Validate
+	if len(app.DependsOn) > 0 {
+		validate = stack.Validate
+	}
+	if err := validate(); err != nil {
 		return nil, err
 	}
-	return planBuilds(&stackPlan{Stack: translate.StackOf(app), order: []*translate.App{app}, recheck: len(app.DependsOn) > 0}, plan)
+	return planBuilds(&stackPlan{Stack: stack, order: []*translate.App{app}}, plan)
 }
 
 // planStack validates s once and plans it.

@@ -34,19 +34,12 @@ func composeFiles(s *stackPlan, opts []translate.ComposeOption) ([]translate.Fil
 }
 
 // stackToCompose and stackObjects translate a stack that planApp or
-// planStack has validated, without validating it again unless recheck
-// says it must be.
+// planStack has validated, without validating it again.
 func stackToCompose(s *stackPlan, opts []translate.ComposeOption) ([]translate.File, error) {
-	if s.recheck {
-		return translate.StackToCompose(s.Stack, opts...)
-	}
 	return prevalidated.StackToCompose.(func(*translate.Stack, []translate.ComposeOption) ([]translate.File, error))(s.Stack, opts)
 }
 
 func stackObjects(s *stackPlan, opts []translate.KubernetesOption) ([]translate.Object, error) {
-	if s.recheck {
-		return translate.StackObjects(s.Stack, opts...)
-	}
 	return prevalidated.StackObjects.(func(*translate.Stack, []translate.KubernetesOption) ([]translate.Object, error))(s.Stack, opts)
 }
 
