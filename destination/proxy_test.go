@@ -841,3 +841,51 @@ func TestProxyReplicas(t *testing.T) {
 		t.Errorf("%d containers run, want 1", n)
 	}
 }
+
+// TestProxyCancelledSwitch: a deploy cancelled while the new containers
+// start (the client gives up) leaves the old ones serving, with no
+// failed request; the next deploy switches to the new release and
+// leaves one container.
+func TestProxyCancelledSwitch(t *testing.T) {
+	e := newProxyEnv(t)
+	e.deployProxy()
+	e.mustDeploy(e.app(testenv.WebappV1, nil))
+	e.wantServes("hello")
+
+	l := startLoop(e.url(), e.host)
+	plan, err := e.target.Plan(e.app(testenv.WebappV2, map[string]string{"HEALTHY_AFTER": "30s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the switch has started the new container.
+		for range 600 {
+			if strings.Contains(rec.output(), "started beside the old containers") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+	}()
+	rep, err := destination.Deploy(ctx, e.ex, plan, &destination.Options{Observer: rec})
+	cancel()
+	time.Sleep(2 * time.Second)
+	l.close()
+	if err == nil {
+		t.Fatalf("the cancelled deploy succeeded\n%s", rep)
+	}
+	t.Logf("cancelled deploy: %v (outcome %s)", err, rep.Outcome)
+	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
+		t.Errorf("%d of %d requests failed around the cancelled deploy: %v", n, l.total.Load(), l.errors())
+	}
+	e.wantServes("hello")
+
+	e.mustDeploy(e.app(testenv.WebappV2, nil))
+	e.wantServes("hello v2")
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+e.target.Project).Output()
+	if n := len(strings.Fields(string(out))); n != 1 {
+		t.Errorf("after the next deploy %d containers are left, want 1", n)
+	}
+}
