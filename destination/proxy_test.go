@@ -782,8 +782,9 @@ func TestProxyRefusedRoutes(t *testing.T) {
 }
 
 // TestProxyReplicas: an app of two replicas switches both at once with
-// no failed request, and the proxy has one upstream file per replica;
-// scaled down to one, the proxy's routes and files follow.
+// no failed request and no reload of the proxy, which has one upstream
+// file per replica; scaled down to one (new routes: a reload), the
+// proxy's routes and files follow.
 func TestProxyReplicas(t *testing.T) {
 	e := newProxyEnv(t)
 	e.deployProxy()
@@ -817,12 +818,26 @@ func TestProxyReplicas(t *testing.T) {
 		return len(strings.Fields(string(out)))
 	}
 
+	// deploy returns the deploy's output.
+	deploy := func(a *translate.App) string {
+		t.Helper()
+		rec := &recorder{}
+		if rep, err := e.deploy(e.target, a, rec); err != nil {
+			t.Fatalf("deploy %s: %v\n%s\n%s", a.Image, err, rep, rec.output())
+		}
+		return rec.output()
+	}
+	const reloaded = "routes of web installed"
+
 	l := startLoop(e.url(), e.host)
-	e.mustDeploy(app(testenv.WebappV2, 2))
+	out := deploy(app(testenv.WebappV2, 2))
 	time.Sleep(50 * time.Millisecond)
 	l.close()
 	if n := l.failed.Load(); n != 0 || l.total.Load() == 0 {
 		t.Errorf("%d of %d requests failed during the update of two replicas: %v", n, l.total.Load(), l.errors())
+	}
+	if strings.Contains(out, reloaded) {
+		t.Errorf("an update with the same routes reloaded the proxy:\n%s", out)
 	}
 	e.wantServes("hello v2")
 	if got := files(); len(got) != 2 || !strings.HasPrefix(got[0], "1=") || !strings.HasPrefix(got[1], "2=") || got[0][2:] == got[1][2:] {
@@ -832,7 +847,9 @@ func TestProxyReplicas(t *testing.T) {
 		t.Errorf("%d containers run, want 2", n)
 	}
 
-	e.mustDeploy(app(testenv.WebappV1, 1))
+	if out := deploy(app(testenv.WebappV1, 1)); !strings.Contains(out, reloaded) {
+		t.Errorf("scaling to one replica (new routes) did not reload the proxy:\n%s", out)
+	}
 	e.wantServes("hello")
 	if got := files(); len(got) != 1 || !strings.HasPrefix(got[0], "1=") {
 		t.Errorf("upstream files after scaling to one: %q", got)
