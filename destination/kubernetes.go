@@ -293,12 +293,16 @@ func (kp *kubePlan) warnings() []translate.Warning {
 }
 
 // apply is the server-side apply of file (a file or directory).
-func (kp *kubePlan) apply(file string) []string {
+func (kp *kubePlan) apply(files ...string) []string {
 	manager := kp.k.FieldManager
 	if manager == "" {
 		manager = "ferry"
 	}
-	return kp.kc("apply", "--server-side", "--field-manager="+manager, "--force-conflicts", "--namespace", kp.ns, "-f", file)
+	args := []string{"apply", "--server-side", "--field-manager=" + manager, "--force-conflicts", "--namespace", kp.ns}
+	for _, f := range files {
+		args = append(args, "-f", f)
+	}
+	return kp.kc(args...)
 }
 
 // status waits for the rollout of the workloads ws with one kubectl.
@@ -315,28 +319,43 @@ func refs(ws []translate.Object) []string {
 	return out
 }
 
-// applySteps applies a single app at once, and the files of a stack
-// one by one in dependency order, waiting for the rollout of each
-// service another one waits for to be healthy.
+// applySteps applies a single app at once, and the files of a stack in
+// dependency order: one kubectl applies the files up to and including
+// a service that another one waits for to be healthy, then one waits
+// for that service's rollout, and so on; a stack whose services wait
+// for none is applied by one kubectl.
 func (kp *kubePlan) applySteps(guard time.Duration) []executor.Step {
 	if len(kp.s.order) == 1 {
 		return []executor.Step{{Name: "apply", Args: kp.apply(ManifestFile)}}
 	}
 	var steps []executor.Step
+	var names, files []string
 	if len(kp.serviceObjects("")) > 0 {
-		steps = append(steps, executor.Step{Name: "apply " + kp.s.Name, Args: kp.apply(path.Join(ManifestDir, "00-"+kp.s.Name+".yaml"))})
+		names, files = append(names, kp.s.Name), append(files, path.Join(ManifestDir, "00-"+kp.s.Name+".yaml"))
+	}
+	flush := func() {
+		if len(files) > 0 {
+			steps = append(steps, executor.Step{Name: "apply " + strings.Join(names, ", "), Args: kp.apply(files...)})
+			names, files = nil, nil
+		}
 	}
 	for i, a := range kp.s.order {
-		steps = append(steps, executor.Step{Name: "apply " + a.Name, Args: kp.apply(kp.serviceFile(i, a.Name))})
+		names, files = append(names, a.Name), append(files, kp.serviceFile(i, a.Name))
 		if !kp.s.waitedOn(a.Name) {
 			continue
 		}
+		flush()
+		var ws []translate.Object
 		for _, w := range kp.workloads {
 			if w.Service == a.Name {
-				steps = append(steps, executor.Step{Name: "rollout status " + ref(w), Args: kp.status(w), Timeout: guard})
+				ws = append(ws, w)
 			}
 		}
+		if len(ws) > 0 {
+			steps = append(steps, executor.Step{Name: "rollout status " + strings.Join(refs(ws), " "), Args: kp.status(ws...), Timeout: time.Duration(len(ws)) * guard})
+		}
 	}
+	flush()
 	return steps
 }
 
