@@ -21,9 +21,11 @@ import (
 // and waits for `kubectl rollout status` of every workload at once: a
 // deploy of one app that prunes nothing runs three kubectl processes
 // (get, apply, rollout status), and a fourth (delete) when there is
-// something to prune. A stack applies each service's manifest with its
-// own kubectl, in dependency order, and waits for the rollout of the
-// services that others wait for to be healthy before applying those.
+// something to prune. A stack applies its services' manifests in
+// dependency order, one kubectl for the files up to each service that
+// another waits for to be healthy, then waits for that service's
+// rollout; a stack whose services wait for none runs three kubectl
+// processes too.
 //
 // Pruning is label-scoped and explicit: the check lists the app's
 // objects of the allowlist's kinds, those labelled with the app's
