@@ -109,6 +109,16 @@ func (e *proxyEnv) mustDeploy(app *translate.App) *destination.Report {
 	return rep
 }
 
+// otherTarget is the Docker target of a second app, routed by the same
+// proxy, removed when the test ends.
+func (e *proxyEnv) otherTarget() destination.Docker {
+	e.t.Helper()
+	other := e.target
+	other.Project = randomName("ferrytest-")
+	testenv.RemoveCompose(e.t, other.Project, false)
+	return other
+}
+
 // url is the proxy's HTTP address.
 func (e *proxyEnv) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", e.httpPort) }
 
@@ -706,9 +716,7 @@ func TestProxyReloadOtherApp(t *testing.T) {
 	e.deployProxy()
 	e.mustDeploy(e.app(testenv.WebappV1, nil))
 	e.wantServes("hello")
-	other := e.target
-	other.Project = randomName("ferrytest-")
-	testenv.RemoveCompose(t, other.Project, false)
+	other := e.otherTarget()
 	b := e.app(testenv.WebappV2, nil)
 	b.Domains = []translate.Domain{{Host: other.Project + ".test"}}
 
@@ -749,9 +757,7 @@ func TestProxyRefusedRoutes(t *testing.T) {
 	e.deployProxy()
 	e.mustDeploy(e.app(testenv.WebappV1, nil))
 	e.wantServes("hello")
-	other := e.target
-	other.Project = randomName("ferrytest-")
-	testenv.RemoveCompose(t, other.Project, false)
+	other := e.otherTarget()
 
 	l := startLoop(e.url(), e.host)
 	rec := &recorder{}
